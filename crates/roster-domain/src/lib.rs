@@ -1,0 +1,19 @@
+//! Roster's domain: the rules of PRODUCT.md as types and pure functions.
+//!
+//! Architecture invariant: this crate knows nothing about gRPC, protobuf,
+//! SQL or Redis. Front ends convert their messages into these types by hand;
+//! storage implements the traits in [`repository`]. A value of a newtype here
+//! exists only if it is valid (parse, don't validate).
+
+pub mod account;
+pub mod audit;
+pub mod caller;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod names;
+pub mod password;
+pub mod presets;
+pub mod repository;
+
+pub use error::{DomainError, ErrorCode, FieldViolation};

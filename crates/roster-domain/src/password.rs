@@ -1,0 +1,264 @@
+//! Passwords and their argon2id hashes (R9, R35).
+//!
+//! A [`Password`] never prints: its `Debug` is redacted and it has no
+//! `Display`. Hashing and verification are CPU-heavy and run on the
+//! [`HashingPool`], off the async runtime's worker threads, behind a bound so
+//! that a login storm cannot starve everything else.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash as ParsedHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{DomainError, FieldViolation};
+
+/// A plaintext password, NFKC-normalised. Never logged, traced or returned.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    /// Shortest password accepted (PCI DSS v4 8.3.6).
+    pub const MIN_CHARS: usize = 12;
+    /// Longest password accepted, in bytes, compared without truncation.
+    pub const MAX_BYTES: usize = 256;
+
+    /// Parses a new password against the length rules.
+    pub fn parse_new(field: &str, text: &str) -> Result<Self, FieldViolation> {
+        let normalised: String = text.nfkc().collect();
+        if normalised.chars().count() < Self::MIN_CHARS {
+            return Err(FieldViolation::new(field, "must be at least 12 characters (password policy: min_length)"));
+        }
+        if normalised.len() > Self::MAX_BYTES {
+            return Err(FieldViolation::new(field, "must be at most 256 bytes (password policy: max_length)"));
+        }
+        Ok(Self(SecretString::from(normalised)))
+    }
+
+    /// Wraps a password offered at login; no policy applies to what is
+    /// checked, only to what is set.
+    pub fn for_verification(text: &str) -> Self {
+        Self(SecretString::from(text.nfkc().collect::<String>()))
+    }
+
+    /// A random temporary password (R10): 20 characters from an alphabet
+    /// without look-alikes, about 115 bits.
+    pub fn generate_temporary() -> Self {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+        let mut rng = rand::rng();
+        let text: String = (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+        Self(SecretString::from(text))
+    }
+
+    /// The plaintext, for hashing or for the one response that shows a
+    /// generated password.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Password([redacted])")
+    }
+}
+
+/// An argon2id hash in PHC string form. Secret too: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Rebuilds a hash read from storage.
+    pub fn from_stored(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for storage only.
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("PasswordHash([redacted])")
+    }
+}
+
+/// Argon2id cost parameters; the defaults are OWASP's (m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+/// Hashes and verifies passwords with fixed argon2id parameters. Cheap to
+/// clone. Its methods block: call them through [`HashingPool`].
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    /// A hash of a random password, verified against when a login does not
+    /// exist, so unknown logins cost as much as known ones (R39).
+    dummy_hash: Arc<PasswordHash>,
+}
+
+impl PasswordHasher {
+    pub fn new(settings: Argon2Settings) -> Result<Self, DomainError> {
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|error| DomainError::internal("argon2 parameters", error.to_string()))?;
+        let mut hasher = Self { params, dummy_hash: Arc::new(PasswordHash(String::new())) };
+        hasher.dummy_hash = Arc::new(hasher.hash_blocking(&Password::generate_temporary())?);
+        Ok(hasher)
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    /// Hashes with a fresh random salt. Blocks for tens of milliseconds.
+    pub fn hash_blocking(&self, password: &Password) -> Result<PasswordHash, DomainError> {
+        let salt = SaltString::generate(&mut OsRng);
+        self.argon2()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|hash| PasswordHash(hash.to_string()))
+            .map_err(|error| DomainError::internal("hashing a password", error.to_string()))
+    }
+
+    /// Verifies against a stored hash (its own parameters apply), or against
+    /// the dummy hash when there is none, so that the time taken does not
+    /// tell whether the login exists. Blocks.
+    pub fn verify_blocking(&self, password: &Password, stored: Option<&PasswordHash>) -> bool {
+        let (hash, is_real) = match stored {
+            Some(hash) => (hash, true),
+            None => (self.dummy_hash.as_ref(), false),
+        };
+        let Ok(parsed) = ParsedHash::new(hash.as_phc()) else {
+            return false;
+        };
+        let matches = self.argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        matches && is_real
+    }
+}
+
+/// Runs password hashing on the blocking thread pool, at most `workers` at
+/// once, with at most `queue` more waiting; beyond that callers get
+/// `RESOURCE_EXHAUSTED` at once instead of queueing without bound (R35).
+#[derive(Debug, Clone)]
+pub struct HashingPool {
+    hasher: PasswordHasher,
+    running: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+}
+
+impl HashingPool {
+    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
+        Self { hasher, running: Arc::new(Semaphore::new(workers)), admitted: Arc::new(Semaphore::new(workers + queue)) }
+    }
+
+    /// A pool sized to the machine's cores, with a queue of four per core.
+    pub fn sized_to_cores(hasher: PasswordHasher) -> Self {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        Self::new(hasher, cores, cores * 4)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, DomainError> {
+        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| DomainError::ResourceExhausted {
+            reason: "PASSWORD_POOL_BUSY",
+            message: "too many password checks in flight; retry later".to_owned(),
+        })?;
+        let _running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|error| DomainError::internal("hashing pool closed", error))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || work(&hasher))
+            .await
+            .map_err(|error| DomainError::internal("password hashing task", error))
+    }
+
+    pub async fn hash(&self, password: Password) -> Result<PasswordHash, DomainError> {
+        self.run(move |hasher| hasher.hash_blocking(&password)).await?
+    }
+
+    pub async fn verify(&self, password: Password, stored: Option<PasswordHash>) -> Result<bool, DomainError> {
+        self.run(move |hasher| hasher.verify_blocking(&password, stored.as_ref())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap_hasher() -> PasswordHasher {
+        PasswordHasher::new(Argon2Settings { memory_kib: 256, iterations: 1, parallelism: 1 }).unwrap()
+    }
+
+    #[test]
+    fn r9_passwords_and_hashes_never_print() {
+        let password = Password::parse_new("password", "correct horse battery").unwrap();
+        let hash = cheap_hasher().hash_blocking(&password).unwrap();
+        assert!(!format!("{password:?}").contains("horse"));
+        assert!(!format!("{hash:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn r35_hashes_are_argon2id_and_verify() {
+        let hasher = cheap_hasher();
+        let password = Password::parse_new("password", "correct horse battery").unwrap();
+        let hash = hasher.hash_blocking(&password).unwrap();
+        assert!(hash.as_phc().starts_with("$argon2id$"));
+        assert!(hasher.verify_blocking(&Password::for_verification("correct horse battery"), Some(&hash)));
+        assert!(!hasher.verify_blocking(&Password::for_verification("wrong horse battery"), Some(&hash)));
+    }
+
+    #[test]
+    fn the_dummy_hash_never_matches() {
+        let hasher = cheap_hasher();
+        assert!(!hasher.verify_blocking(&Password::for_verification("anything at all"), None));
+    }
+
+    #[test]
+    fn new_passwords_obey_the_length_rules() {
+        assert!(Password::parse_new("password", "short").is_err());
+        assert!(Password::parse_new("password", &"x".repeat(257)).is_err());
+        assert_eq!(Password::parse_new("password", "twelve chars").unwrap().expose(), "twelve chars");
+    }
+
+    #[test]
+    fn temporary_passwords_are_long_and_distinct() {
+        let first = Password::generate_temporary();
+        let second = Password::generate_temporary();
+        assert_eq!(first.expose().len(), 20);
+        assert_ne!(first.expose(), second.expose());
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_refuses_at_once() {
+        let pool = HashingPool::new(cheap_hasher(), 1, 0);
+        let held = pool.admitted.clone().try_acquire_owned().unwrap();
+        let error = pool.hash(Password::for_verification("whatever")).await.unwrap_err();
+        assert_eq!(error.reason(), "PASSWORD_POOL_BUSY");
+        drop(held);
+        assert!(pool.hash(Password::for_verification("whatever")).await.is_ok());
+    }
+}

@@ -1,0 +1,2 @@
+//! placeholder, implemented next
+pub struct InMemorySessionStore;
