@@ -1,1 +1,201 @@
+//! The Redis [`SessionStore`]: sessions shared by every broker replica, one
+//! live session per credential (R36) enforced by Redis itself.
+//!
+//! # Key layout (Cluster-safe)
+//!
+//! Every key of one credential carries its slot tag `{<tag>}` (the tag is
+//! [`CredentialKey::tag`], which every token of that credential starts with),
+//! so all of them hash to one Cluster slot and one script can touch them all:
+//!
+//! - `<prefix>{<tag>}:current` — a hash holding the live session: `token_hash`,
+//!   `session_id`, `account_id`, `user_id`, `payload`, `client_address`,
+//!   `user_agent`, `created_at`, `last_used_at`, `idle_expires_at`,
+//!   `absolute_expires_at` and `idle_timeout`, times in integer milliseconds.
+//! - `<prefix>{<tag>}:ended` — a hash of tombstones, token hash →
+//!   `"<reason>|<absolute_expires_at_ms>"`, kept until the ended session's
+//!   absolute expiry and pruned by the credential's next login.
+//!
+//! The key prefix should not contain `{` or `}`: it would not break the
+//! one-slot rule but would put every credential in the same slot.
+//!
+//! # Architecture invariants
+//!
+//! - Every operation is ONE Lua script (`EVALSHA`), so it is atomic and one
+//!   round trip; racing logins cannot leave two live sessions.
+//! - Time comes from the caller (`now` in ARGV), never from Redis `TIME`.
+//!   `PEXPIRE` is garbage collection only, always set past the moment the
+//!   stored times end the data, so a live session never vanishes early.
+//! - A Redis that cannot answer yields [`SessionStoreError::Unavailable`]
+//!   within a couple of seconds, never a stale or invented answer.
+//! - Tokens, token hashes and payloads never reach `Debug` output, error
+//!   messages or logs.
 
+mod reply;
+
+use std::fmt;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Script, ScriptInvocation, Value};
+use roster_domain::ids::SessionId;
+use roster_session_core::{CredentialKey, NewSession, SessionStore, SessionStoreError, SessionToken, Validation};
+
+/// How long one connection attempt may take before it counts as failed.
+const CONNECTION_TIMEOUT: StdDuration = StdDuration::from_secs(1);
+/// How long one command may wait for its reply. Scripts take microseconds;
+/// longer means Redis is stuck, and the caller must fail closed soon.
+const RESPONSE_TIMEOUT: StdDuration = StdDuration::from_secs(2);
+/// Reconnection attempts after the first, per reconnection; each command
+/// that finds Redis down starts a new reconnection, so few are enough.
+const RECONNECT_RETRIES: usize = 1;
+const RECONNECT_MIN_DELAY: StdDuration = StdDuration::from_millis(100);
+const RECONNECT_MAX_DELAY: StdDuration = StdDuration::from_millis(500);
+
+/// Real time a key outlives the stored times that end its data: covers
+/// clock skew between the replicas passing `now` and Redis.
+const GARBAGE_COLLECTION_GRACE_MS: i64 = 10 * 60 * 1000;
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+/// Session storage in Redis (standalone or Cluster), reconnecting by itself
+/// after Redis restarts. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    connection: ConnectionManager,
+    key_prefix: String,
+    scripts: Scripts,
+}
+
+#[derive(Clone)]
+struct Scripts {
+    open: Script,
+    validate: Script,
+    logout: Script,
+    revoke: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        Self {
+            open: with_prelude(include_str!("lua/open.lua")),
+            validate: with_prelude(include_str!("lua/validate.lua")),
+            logout: with_prelude(include_str!("lua/logout.lua")),
+            revoke: with_prelude(include_str!("lua/revoke.lua")),
+        }
+    }
+}
+
+impl RedisSessionStore {
+    /// Connects to the Redis at `url` (`redis://[user:password@]host:port/db`)
+    /// and keeps every key under `key_prefix`, so that several deployments or
+    /// tests can share one Redis. Fails with `Unavailable` when Redis cannot
+    /// be reached now; after that, reconnection is automatic.
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, SessionStoreError> {
+        // The url may hold a password: it never goes into an error message.
+        let client = redis::Client::open(url)
+            .map_err(|error| SessionStoreError::Unavailable(format!("invalid redis url ({:?})", error.kind())))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let connection = ConnectionManager::new_with_config(client, config).await.map_err(store_error)?;
+        Ok(Self { connection, key_prefix: key_prefix.to_owned(), scripts: Scripts::new() })
+    }
+
+    /// The prefix every key of this store starts with.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// Starts an invocation of `script` with the credential's two keys.
+    fn with_credential_keys<'script>(&self, script: &'script Script, tag: &str) -> ScriptInvocation<'script> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(format!("{}{{{tag}}}:current", self.key_prefix))
+            .key(format!("{}{{{tag}}}:ended", self.key_prefix));
+        invocation
+    }
+
+    async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Vec<String>, SessionStoreError> {
+        // Clones share the multiplexed connection; no lock, no pool.
+        let mut connection = self.connection.clone();
+        let value: Value = invocation.invoke_async(&mut connection).await.map_err(store_error)?;
+        reply::strings(value)
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn open(&self, token: &SessionToken, session: NewSession) -> Result<Option<SessionId>, SessionStoreError> {
+        let mut invocation = self.with_credential_keys(&self.scripts.open, token.tag());
+        invocation
+            .arg(token.hash().as_str())
+            .arg(session.session_id.to_string())
+            .arg(session.credential.account_id.to_string())
+            .arg(session.credential.user_id.to_string())
+            .arg(&session.payload)
+            .arg(&session.client_address)
+            .arg(&session.user_agent)
+            .arg(millis(session.created_at))
+            .arg(session.idle_timeout.num_milliseconds())
+            .arg(millis(session.absolute_expires_at))
+            .arg(GARBAGE_COLLECTION_GRACE_MS);
+        reply::opened(self.run(&invocation).await?)
+    }
+
+    async fn validate(&self, token: &SessionToken, now: DateTime<Utc>) -> Result<Validation, SessionStoreError> {
+        let mut invocation = self.with_credential_keys(&self.scripts.validate, token.tag());
+        invocation.arg(token.hash().as_str()).arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
+        reply::validation(self.run(&invocation).await?)
+    }
+
+    async fn logout(&self, token: &SessionToken, now: DateTime<Utc>) -> Result<Validation, SessionStoreError> {
+        let mut invocation = self.with_credential_keys(&self.scripts.logout, token.tag());
+        invocation.arg(token.hash().as_str()).arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
+        reply::validation(self.run(&invocation).await?)
+    }
+
+    async fn revoke_credential(
+        &self,
+        credential: &CredentialKey,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, SessionStoreError> {
+        let mut invocation = self.with_credential_keys(&self.scripts.revoke, &credential.tag());
+        invocation.arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
+        reply::revoked(self.run(&invocation).await?)
+    }
+
+    async fn ping(&self) -> Result<(), SessionStoreError> {
+        let mut connection = self.connection.clone();
+        let _: Value = redis::cmd("PING").query_async(&mut connection).await.map_err(store_error)?;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisSessionStore {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the connection: its client info would print the url's password.
+        formatter.debug_struct("RedisSessionStore").field("key_prefix", &self.key_prefix).finish_non_exhaustive()
+    }
+}
+
+fn millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+/// Data Redis refuses to treat as sessions is corrupt; anything else (I/O,
+/// timeouts, refused connections, a Redis loading or failing over) means the
+/// answer is unknown, and the caller must fail closed.
+fn store_error(error: RedisError) -> SessionStoreError {
+    let stored_data_is_bad =
+        matches!(error.kind(), ErrorKind::Parse | ErrorKind::UnexpectedReturnType) || error.code() == Some("WRONGTYPE");
+    if stored_data_is_bad {
+        return SessionStoreError::Corrupt(format!("redis rejected the stored session data: {error}"));
+    }
+    SessionStoreError::Unavailable(format!("redis: {error}"))
+}

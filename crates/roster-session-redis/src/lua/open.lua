@@ -1,0 +1,52 @@
+-- ARGV: token_hash, session_id, account_id, user_id, payload, client_address,
+-- user_agent, created_at (also "now"), idle_timeout, absolute_expires_at, grace.
+-- Replies { 'opened' } or { 'opened', replaced_session_id }.
+local now = tonumber(ARGV[8])
+local idle_timeout = tonumber(ARGV[9])
+local absolute = tonumber(ARGV[10])
+local grace = tonumber(ARGV[11])
+
+-- R36: the previous live session ends in the same atomic step.
+local replaced = nil
+local live = read_live()
+if live and not live.corrupt and end_live(live, 'replaced', now, grace) == 'replaced' then
+  replaced = live.session_id
+end
+redis.call('DEL', current_key)
+
+-- Lazy pruning: tombstones past their session's absolute expiry go, so one
+-- credential's tombstones stay bounded by its logins within one lifetime.
+local keep_until = nil
+local tombstones = redis.call('HGETALL', ended_key)
+for index = 1, #tombstones, 2 do
+  local tombstone_absolute = tonumber(string.match(tombstones[index + 1], '|(-?%d+)$'))
+  if not tombstone_absolute or tombstone_absolute <= now then
+    redis.call('HDEL', ended_key, tombstones[index])
+  elseif not keep_until or tombstone_absolute > keep_until then
+    keep_until = tombstone_absolute
+  end
+end
+if keep_until then
+  redis.call('PEXPIRE', ended_key, ms(keep_until - now + grace))
+end
+
+redis.call('HSET', current_key,
+  'token_hash', ARGV[1],
+  'session_id', ARGV[2],
+  'account_id', ARGV[3],
+  'user_id', ARGV[4],
+  'payload', ARGV[5],
+  'client_address', ARGV[6],
+  'user_agent', ARGV[7],
+  'created_at', ms(now),
+  'last_used_at', ms(now),
+  'idle_expires_at', ms(math.min(now + idle_timeout, absolute)),
+  'absolute_expires_at', ms(absolute),
+  'idle_timeout', ms(idle_timeout))
+-- Until the absolute expiry plus grace: never before the session could end.
+redis.call('PEXPIRE', current_key, ms(math.max(absolute - now, 0) + grace))
+
+if replaced then
+  return { 'opened', replaced }
+end
+return { 'opened' }

@@ -1,0 +1,71 @@
+-- Shared by every session script; each script is this prelude plus its body.
+--
+-- KEYS[1]: the credential's live session, a hash (see lib.rs for fields).
+-- KEYS[2]: the credential's tombstones, a hash token_hash -> "reason|absolute_ms".
+-- Both carry the credential's {tag}, so they share one Cluster slot.
+--
+-- Every time is integer milliseconds passed in ARGV, never Redis TIME: the
+-- caller's clock decides, so tests can move it. Key expiry (PEXPIRE) is only
+-- garbage collection, set well past the stored times; the stored times decide.
+local current_key = KEYS[1]
+local ended_key = KEYS[2]
+
+-- Integer text; Lua numbers are doubles and would otherwise print as 1.8e+12.
+local function ms(number)
+  return string.format('%d', number)
+end
+
+-- Keeps the tombstones, in real time, at least until `absolute` plus `grace`.
+local function keep_tombstones_until(absolute, now, grace)
+  local wanted = math.max(absolute - now, 0) + grace
+  if redis.call('PTTL', ended_key) < wanted then
+    redis.call('PEXPIRE', ended_key, ms(wanted))
+  end
+end
+
+-- The live session's bookkeeping: nil when there is none; `corrupt` set when
+-- its times cannot be read.
+local function read_live()
+  local fields = redis.call('HMGET', current_key, 'token_hash', 'session_id',
+    'idle_expires_at', 'absolute_expires_at', 'idle_timeout', 'last_used_at')
+  if not fields[1] then
+    return nil
+  end
+  local live = {
+    token_hash = fields[1],
+    session_id = fields[2],
+    idle_expires_at = tonumber(fields[3]),
+    absolute_expires_at = tonumber(fields[4]),
+    idle_timeout = tonumber(fields[5]),
+    last_used_at = tonumber(fields[6]),
+  }
+  live.corrupt = not (live.session_id and live.idle_expires_at and live.absolute_expires_at
+    and live.idle_timeout and live.last_used_at)
+  return live
+end
+
+local function has_expired(live, now)
+  return now >= live.idle_expires_at or now >= live.absolute_expires_at
+end
+
+-- Turns the live session into a tombstone, kept until its absolute expiry.
+-- A session whose time had already passed ends as expired whatever `reason`
+-- was asked for. Returns the reason it ended with.
+local function end_live(live, reason, now, grace)
+  if has_expired(live, now) then
+    reason = 'expired'
+  end
+  redis.call('DEL', current_key)
+  redis.call('HSET', ended_key, live.token_hash, reason .. '|' .. ms(live.absolute_expires_at))
+  keep_tombstones_until(live.absolute_expires_at, now, grace)
+  return reason
+end
+
+-- The answer for a token that is not the live session.
+local function dead_answer(token_hash)
+  local tombstone = redis.call('HGET', ended_key, token_hash)
+  if not tombstone then
+    return { 'unknown' }
+  end
+  return { 'ended', string.match(tombstone, '^[^|]*') }
+end

@@ -1,0 +1,18 @@
+-- ARGV: now, grace.
+-- Replies { 'revoked' } or { 'revoked', session_id } when a live session ended.
+local now = tonumber(ARGV[1])
+local grace = tonumber(ARGV[2])
+
+local live = read_live()
+if not live then
+  return { 'revoked' }
+end
+if live.corrupt then
+  -- Revocation must not be blocked by bad data: the unreadable session goes.
+  redis.call('DEL', current_key)
+  return { 'revoked' }
+end
+if end_live(live, 'revoked', now, grace) == 'revoked' then
+  return { 'revoked', live.session_id }
+end
+return { 'revoked' }
