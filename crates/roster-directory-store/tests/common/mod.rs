@@ -1,0 +1,4 @@
+//! Test support: one fresh database per test on each backend, and fixtures.
+
+pub mod backends;
+pub mod fixtures;

@@ -1,0 +1,182 @@
+//! What logins read and write (R17, R43).
+
+use roster_domain::account::UserStatus;
+use roster_domain::audit::AuditOutcome;
+use roster_domain::ids::AccountId;
+use roster_domain::names::{AccountKey, AccountSlug, LoginName};
+use roster_domain::repository::{AccountRepository, CredentialRepository, GroupMembership, LoginAttempt};
+
+use crate::common::backends::TestDatabase;
+use crate::common::fixtures::{
+    audit_rows, context, count, in_transaction, insert_user, new_account, presets, query, FAKE_HASH,
+};
+
+fn login(text: &str) -> LoginName {
+    LoginName::parse("login_name", text).unwrap()
+}
+
+pub async fn find_login_candidate_uses_the_normalised_login(database: TestDatabase) {
+    let store = database.store;
+    let (acme, owner) =
+        store.create_account(new_account("acme", "john", "john@example.com"), &presets(), &context()).await.unwrap();
+    store.create_account(new_account("globex", "mary", "mary@example.com"), &presets(), &context()).await.unwrap();
+
+    let by_slug = AccountKey::Slug(AccountSlug::parse("slug", "acme").unwrap());
+    for offered in ["JOHN", "john", "Ｊｏｈｎ"] {
+        let candidate = store.find_login_candidate(&by_slug, &login(offered)).await.unwrap();
+        let candidate = candidate.unwrap_or_else(|| panic!("{offered} should find john"));
+        assert_eq!(candidate.account, acme);
+        assert_eq!(candidate.user, owner);
+        assert!(candidate.user.is_owner);
+        assert_eq!(candidate.password_hash.as_phc(), FAKE_HASH);
+        let administrator = candidate.groups.iter().find(|group| group.name == "Administrator").unwrap();
+        assert_eq!(
+            candidate.groups,
+            vec![GroupMembership {
+                group_id: administrator.group_id,
+                name: "Administrator".into(),
+                is_template: false
+            }]
+        );
+        // R9: the candidate prints without its hash.
+        assert!(!format!("{candidate:?}").contains(FAKE_HASH));
+    }
+    let by_id = AccountKey::Id(acme.id);
+    assert_eq!(store.find_login_candidate(&by_id, &login("John")).await.unwrap().unwrap().user.id, owner.id);
+
+    // Missing login, missing account, and a login of another account.
+    assert!(store.find_login_candidate(&by_slug, &login("nobody")).await.unwrap().is_none());
+    assert!(store.find_login_candidate(&by_slug, &login("mary")).await.unwrap().is_none());
+    let unknown = AccountKey::Slug(AccountSlug::parse("slug", "initech").unwrap());
+    assert!(store.find_login_candidate(&unknown, &login("john")).await.unwrap().is_none());
+    let unknown = AccountKey::Id(AccountId::generate());
+    assert!(store.find_login_candidate(&unknown, &login("john")).await.unwrap().is_none());
+
+    // A user without assignments has no groups; one with several scopes of
+    // one group lists it once.
+    let pat = insert_user(&store, acme.id, "pat", "pat@example.com", "active").await;
+    let candidate = store.find_login_candidate(&by_slug, &login("pat")).await.unwrap().unwrap();
+    assert_eq!(candidate.user.id, pat);
+    assert!(!candidate.user.is_owner);
+    assert!(candidate.groups.is_empty());
+
+    let manager =
+        query(&store, &format!("SELECT id FROM \"groups\" WHERE account_id = '{}' AND name = 'Manager'", acme.id))
+            .await;
+    let manager: String = manager[0].try_get("", "id").unwrap();
+    let store_id = uuid::Uuid::now_v7();
+    let at = "'2025-01-01T00:00:00+00:00'";
+    in_transaction(
+        &store,
+        &[
+            format!(
+                "INSERT INTO stores (id, account_id, name, is_public, created_at, updated_at) \
+                 VALUES ('{store_id}', '{}', 'Shibuya', FALSE, {at}, {at})",
+                acme.id
+            ),
+            format!(
+                "INSERT INTO role_assignments (id, account_id, user_id, group_id, store_id, scope_key, created_at) \
+                 VALUES ('{}', '{}', '{pat}', '{manager}', NULL, 'account', {at})",
+                uuid::Uuid::now_v7(),
+                acme.id
+            ),
+            format!(
+                "INSERT INTO role_assignments (id, account_id, user_id, group_id, store_id, scope_key, created_at) \
+                 VALUES ('{}', '{}', '{pat}', '{manager}', '{store_id}', '{store_id}', {at})",
+                uuid::Uuid::now_v7(),
+                acme.id
+            ),
+        ],
+    )
+    .await
+    .unwrap_or_else(|(step, error)| panic!("assigning pat ({step}): {error}"));
+    let candidate = store.find_login_candidate(&by_slug, &login("pat")).await.unwrap().unwrap();
+    let names: Vec<&str> = candidate.groups.iter().map(|group| group.name.as_str()).collect();
+    assert_eq!(names, ["Manager"]);
+}
+
+async fn last_login_at_is_set(database: &TestDatabase, user: impl std::fmt::Display) -> bool {
+    let rows = query(
+        &database.store,
+        &format!("SELECT last_login_at IS NOT NULL AS logged_in FROM users WHERE id = '{user}'"),
+    )
+    .await;
+    rows[0].try_get::<bool>("", "logged_in").unwrap()
+}
+
+pub async fn record_login_success_activates_an_invited_user(database: TestDatabase) {
+    let store = database.store.clone();
+    let (acme, _) =
+        store.create_account(new_account("acme", "john", "john@example.com"), &presets(), &context()).await.unwrap();
+    let invited = insert_user(&store, acme.id, "Pat", "pat@example.com", "invited").await;
+    assert_eq!(store.find_user(acme.id, invited).await.unwrap().unwrap().status, UserStatus::Invited);
+
+    let attempt = LoginAttempt {
+        account_id: Some(acme.id),
+        user_id: Some(invited),
+        login_name: "Pat".into(),
+        outcome: AuditOutcome::Success,
+        reason: None,
+    };
+    store.record_login(&attempt, &context()).await.unwrap();
+
+    let user = store.find_user(acme.id, invited).await.unwrap().unwrap();
+    assert_eq!(user.status, UserStatus::Active, "R17: invited until the first successful login");
+    assert!(last_login_at_is_set(&database, invited).await);
+    let events = audit_rows(&store, "session.login").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].outcome, "success");
+    assert_eq!(events[0].account_id.as_deref(), Some(acme.id.to_string().as_str()));
+    assert_eq!(events[0].target_id.as_deref(), Some(invited.to_string().as_str()));
+    assert_eq!(events[0].target_name.as_deref(), Some("Pat"));
+    assert_eq!(events[0].changes["login_name"], "Pat");
+    assert_eq!(events[0].changes["status"]["before"], "invited");
+    assert_eq!(events[0].changes["status"]["after"], "active");
+
+    // A second success changes no status and says so.
+    store.record_login(&attempt, &context()).await.unwrap();
+    let events = audit_rows(&store, "session.login").await;
+    assert_eq!(events.len(), 2);
+    assert!(events[1].changes.get("status").is_none());
+    assert_eq!(store.find_user(acme.id, invited).await.unwrap().unwrap().status, UserStatus::Active);
+}
+
+pub async fn record_login_failure_only_writes_an_audit_row(database: TestDatabase) {
+    let store = database.store.clone();
+    let (acme, _) =
+        store.create_account(new_account("acme", "john", "john@example.com"), &presets(), &context()).await.unwrap();
+    let invited = insert_user(&store, acme.id, "pat", "pat@example.com", "invited").await;
+    let before = store.find_user(acme.id, invited).await.unwrap().unwrap();
+
+    let wrong_password = LoginAttempt {
+        account_id: Some(acme.id),
+        user_id: Some(invited),
+        login_name: "pat".into(),
+        outcome: AuditOutcome::Failure,
+        reason: Some("WRONG_PASSWORD"),
+    };
+    store.record_login(&wrong_password, &context()).await.unwrap();
+    let unknown_login = LoginAttempt {
+        account_id: None,
+        user_id: None,
+        login_name: "mallory".into(),
+        outcome: AuditOutcome::Failure,
+        reason: Some("UNKNOWN_LOGIN"),
+    };
+    store.record_login(&unknown_login, &context()).await.unwrap();
+
+    assert_eq!(store.find_user(acme.id, invited).await.unwrap().unwrap(), before, "a failure changes nothing");
+    assert!(!last_login_at_is_set(&database, invited).await);
+    let events = audit_rows(&store, "session.login").await;
+    assert_eq!(events.len(), 2);
+    let failed = events.iter().find(|event| event.reason.as_deref() == Some("WRONG_PASSWORD")).unwrap();
+    assert_eq!(failed.outcome, "failure");
+    assert_eq!(failed.target_id.as_deref(), Some(invited.to_string().as_str()));
+    assert_eq!(failed.changes, serde_json::json!({ "login_name": "pat" }));
+    let unknown = events.iter().find(|event| event.reason.as_deref() == Some("UNKNOWN_LOGIN")).unwrap();
+    assert_eq!(unknown.account_id, None);
+    assert_eq!(unknown.target_id, None);
+    assert_eq!(unknown.target_name.as_deref(), Some("mallory"));
+    // Sign-up's event plus the two login events: nothing else was written.
+    assert_eq!(count(&store, "audit_events").await, 3);
+}
