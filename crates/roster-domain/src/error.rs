@@ -50,6 +50,14 @@ impl fmt::Display for FieldViolation {
     }
 }
 
+impl std::error::Error for FieldViolation {}
+
+impl From<FieldViolation> for DomainError {
+    fn from(violation: FieldViolation) -> Self {
+        DomainError::invalid_fields(vec![violation])
+    }
+}
+
 type BoxedCause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Every error a Roster operation can return.
@@ -109,10 +117,7 @@ fn join_violations(violations: &[FieldViolation]) -> String {
 impl DomainError {
     /// One invalid field.
     pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self::InvalidArgument {
-            reason: "INVALID_FIELD",
-            violations: vec![FieldViolation::new(field, description)],
-        }
+        Self::InvalidArgument { reason: "INVALID_FIELD", violations: vec![FieldViolation::new(field, description)] }
     }
 
     /// Several invalid fields, collected while parsing one request.

@@ -5,15 +5,22 @@
 //! storage implements the traits in [`repository`]. A value of a newtype here
 //! exists only if it is valid (parse, don't validate).
 
+pub mod access;
 pub mod account;
 pub mod audit;
 pub mod caller;
 pub mod clock;
 pub mod error;
+pub mod filters;
+pub mod groups;
 pub mod ids;
 pub mod names;
+pub mod network;
+pub mod paging;
 pub mod password;
 pub mod presets;
 pub mod repository;
+pub mod stores;
+pub mod users;
 
 pub use error::{DomainError, ErrorCode, FieldViolation};

@@ -106,10 +106,7 @@ impl LoginName {
         }
         let allowed = |character: char| character.is_alphanumeric() || matches!(character, '.' | '_' | '-' | '@' | '+');
         if !display.chars().all(allowed) {
-            return Err(FieldViolation::new(
-                field,
-                "may hold only letters, digits and the characters . _ - @ +",
-            ));
+            return Err(FieldViolation::new(field, "may hold only letters, digits and the characters . _ - @ +"));
         }
         let key = display.nfkc().collect::<String>().to_lowercase().nfkc().collect();
         Ok(Self { display, key })

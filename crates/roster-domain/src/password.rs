@@ -170,12 +170,6 @@ impl HashingPool {
         Self { hasher, running: Arc::new(Semaphore::new(workers)), admitted: Arc::new(Semaphore::new(workers + queue)) }
     }
 
-    /// A pool sized to the machine's cores, with a queue of four per core.
-    pub fn sized_to_cores(hasher: PasswordHasher) -> Self {
-        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
-        Self::new(hasher, cores, cores * 4)
-    }
-
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,

@@ -52,7 +52,9 @@ impl PermissionName {
     pub fn parse(field: &str, text: &str) -> Result<Self, crate::FieldViolation> {
         let segment_ok = |segment: &str| {
             segment.chars().next().is_some_and(|first| first.is_ascii_lowercase())
-                && segment.chars().all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_')
+                && segment
+                    .chars()
+                    .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_')
         };
         let text = text.trim();
         let segments: Vec<&str> = text.split('.').collect();
@@ -149,13 +151,18 @@ impl Presets {
                 return Err(invalid(format!("permission {} is listed twice", permission.name)));
             }
         }
-        let owner_only: HashSet<&str> =
-            self.permissions.iter().filter(|permission| permission.owner_only).map(|permission| permission.name.as_str()).collect();
+        let owner_only: HashSet<&str> = self
+            .permissions
+            .iter()
+            .filter(|permission| permission.owner_only)
+            .map(|permission| permission.name.as_str())
+            .collect();
         let mut seen_groups = HashSet::new();
         for group in &self.groups {
             let name = DisplayName::parse("name", &group.name).map_err(|violation| invalid(violation.to_string()))?;
             if let Some(parent) = &group.parent {
-                let parent_key = DisplayName::parse("parent", parent).map_err(|violation| invalid(violation.to_string()))?.key();
+                let parent_key =
+                    DisplayName::parse("parent", parent).map_err(|violation| invalid(violation.to_string()))?.key();
                 if !seen_groups.contains(&parent_key) {
                     return Err(invalid(format!("group {}: parent {parent} must come before it", group.name)));
                 }
@@ -172,16 +179,23 @@ impl Presets {
                 }
             }
         }
-        let group_keys: HashSet<String> = self.groups.iter().filter_map(|group| DisplayName::parse("name", &group.name).ok()).map(|name| name.key()).collect();
+        let group_keys: HashSet<String> = self
+            .groups
+            .iter()
+            .filter_map(|group| DisplayName::parse("name", &group.name).ok())
+            .map(|name| name.key())
+            .collect();
         for group in &self.groups {
             for assignable in &group.assignable {
-                let known = DisplayName::parse("assignable", assignable).is_ok_and(|name| group_keys.contains(&name.key()));
+                let known =
+                    DisplayName::parse("assignable", assignable).is_ok_and(|name| group_keys.contains(&name.key()));
                 if !known {
                     return Err(invalid(format!("group {}: assignable group {assignable} is not defined", group.name)));
                 }
             }
         }
-        let owner_group_known = DisplayName::parse("owner_group", &self.owner_group).is_ok_and(|name| group_keys.contains(&name.key()));
+        let owner_group_known =
+            DisplayName::parse("owner_group", &self.owner_group).is_ok_and(|name| group_keys.contains(&name.key()));
         if !owner_group_known {
             return Err(invalid(format!("owner_group {} is not defined", self.owner_group)));
         }

@@ -1,0 +1,167 @@
+//! Building and running the directory: `Application::build` binds the
+//! listener (port 0 in tests) and wires everything; `run_until_stopped`
+//! serves until the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use roster_directory_store::SeaDirectoryStore;
+use roster_domain::account::NewOwner;
+use roster_domain::names::{DisplayName, EmailAddress, LoginName};
+use roster_domain::password::{HashingPool, Password, PasswordHasher};
+use roster_domain::presets::Presets;
+use roster_domain::repository::DirectoryRepository;
+use roster_proto::directory::v1::account_service_server::AccountServiceServer;
+use roster_proto::directory::v1::credential_service_server::CredentialServiceServer;
+use roster_server::client::lazy_channel;
+use roster_server::config::ServerLimits;
+use roster_server::internal::InternalToken;
+use roster_server::stack::grpc_server;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+use crate::auth::Authenticator;
+use crate::grpc::accounts::AccountGrpc;
+use crate::grpc::credentials::CredentialGrpc;
+use crate::service::Directory;
+use crate::settings::DirectorySettings;
+
+/// The names under which health is reported, besides the overall `""`.
+const SERVICE_NAMES: &[&str] = &[
+    <AccountServiceServer<AccountGrpc> as NamedService>::NAME,
+    <CredentialServiceServer<CredentialGrpc> as NamedService>::NAME,
+];
+
+/// A directory, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    local_address: SocketAddr,
+    directory: Directory,
+    authenticator: Authenticator,
+    repository: Arc<dyn DirectoryRepository>,
+    limits: ServerLimits,
+}
+
+impl Application {
+    /// Connects the database (running migrations), bootstraps the platform
+    /// operator on first start, and binds the listener.
+    pub async fn build(settings: DirectorySettings) -> anyhow::Result<Self> {
+        let presets = match &settings.presets_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading presets file {}", path.display()))?;
+                Presets::parse(&text)?
+            }
+            None => Presets::builtin(),
+        };
+        let store = SeaDirectoryStore::connect(&settings.database_url()).await.context("opening the database")?;
+        let repository: Arc<dyn DirectoryRepository> = Arc::new(store);
+        let hasher = PasswordHasher::new(settings.argon2)?;
+        let workers = match settings.hashing_workers {
+            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            configured => configured,
+        };
+        let queue = match settings.hashing_queue {
+            0 => workers * 4,
+            configured => configured,
+        };
+        let hashing = HashingPool::new(hasher, workers, queue);
+        let internal_token = InternalToken::resolve(settings.internal_token.clone(), &settings.data_dir)
+            .context("resolving the internal credential")?;
+        let authenticator = Authenticator::new(lazy_channel(&settings.broker_url)?, internal_token);
+        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup);
+        bootstrap_platform_operator(&directory, &settings).await?;
+        let listener = TcpListener::bind(&settings.listen_address)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_address))?;
+        let local_address = listener.local_addr()?;
+        Ok(Self { listener, local_address, directory, authenticator, repository, limits: settings.limits })
+    }
+
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let health_task = tokio::spawn(report_health(self.repository.clone(), health_reporter));
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(roster_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let accounts = AccountGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let credentials =
+            CredentialGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let served = grpc_server(&self.limits)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(AccountServiceServer::new(accounts))
+            .add_service(CredentialServiceServer::new(credentials))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await;
+        health_task.abort();
+        served.context("serving grpc")
+    }
+}
+
+/// Creates the platform account and its operator on first start. A
+/// generated password is printed to standard output once, never logged.
+async fn bootstrap_platform_operator(directory: &Directory, settings: &DirectorySettings) -> anyhow::Result<()> {
+    let bootstrap = &settings.bootstrap;
+    let (password, generated) = match &bootstrap.operator_password {
+        Some(secret) => (Password::parse_new("bootstrap.operator_password", secret.expose_secret())?, false),
+        None => (Password::generate_temporary(), true),
+    };
+    let operator = NewOwner {
+        login_name: LoginName::parse("bootstrap.operator_login", &bootstrap.operator_login)?,
+        email: EmailAddress::parse("bootstrap.operator_email", &bootstrap.operator_email)?,
+        display_name: DisplayName::parse("bootstrap.operator_login", "Platform operator")?,
+        password_hash: directory.hashing.hash(password.clone()).await?,
+    };
+    let created = directory.repository.bootstrap_platform(operator, &directory.presets).await?;
+    if created {
+        tracing::info!(login = %bootstrap.operator_login, "platform operator created");
+        if generated {
+            println!(
+                "\n  Roster platform operator created. Shown once, never again:\n    account:  platform\n    login:    {}\n    password: {}\n",
+                bootstrap.operator_login,
+                password.expose()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reports NOT_SERVING while the database cannot be reached.
+async fn report_health(repository: Arc<dyn DirectoryRepository>, reporter: HealthReporter) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    let mut last = None;
+    loop {
+        interval.tick().await;
+        let status = match repository.ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(error) => {
+                if last != Some(ServingStatus::NotServing) {
+                    tracing::warn!(%error, "database unreachable: not serving");
+                }
+                ServingStatus::NotServing
+            }
+        };
+        if last == Some(status) {
+            continue;
+        }
+        reporter.set_service_status("", status).await;
+        for name in SERVICE_NAMES {
+            reporter.set_service_status(*name, status).await;
+        }
+        last = Some(status);
+    }
+}

@@ -1,0 +1,124 @@
+//! Building and running the broker: `Application::build` picks the session
+//! store (Redis when configured, in-process otherwise) and binds the
+//! listener; `run_until_stopped` serves until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use roster_domain::clock::{SharedClock, SystemClock};
+use roster_proto::directory::v1::credential_service_client::CredentialServiceClient;
+use roster_proto::session::v1::session_service_server::SessionServiceServer;
+use roster_server::client::{lazy_channel, OutgoingInterceptor};
+use roster_server::config::ServerLimits;
+use roster_server::internal::InternalToken;
+use roster_server::stack::grpc_server;
+use roster_session_core::{InMemorySessionStore, SessionStore};
+use roster_session_redis::RedisSessionStore;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+use crate::grpc::sessions::SessionGrpc;
+use crate::service::sessions::{Broker, Timeouts};
+use crate::settings::SessionSettings;
+
+/// A broker, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    local_address: SocketAddr,
+    broker: Broker,
+    internal_token: InternalToken,
+    limits: ServerLimits,
+}
+
+impl Application {
+    /// Builds with the wall clock.
+    pub async fn build(settings: SessionSettings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds with an injected clock (tests move time instead of sleeping).
+    pub async fn build_with_clock(settings: SessionSettings, clock: SharedClock) -> anyhow::Result<Self> {
+        let store: Arc<dyn SessionStore> = match &settings.redis.url {
+            Some(url) if !url.trim().is_empty() => {
+                tracing::info!("sessions in redis");
+                Arc::new(
+                    RedisSessionStore::connect(url, &settings.redis.key_prefix).await.context("connecting to redis")?,
+                )
+            }
+            _ => {
+                tracing::info!("no redis configured: sessions in process memory (embedded default)");
+                Arc::new(InMemorySessionStore::default())
+            }
+        };
+        let internal_token = InternalToken::resolve(settings.internal_token.clone(), &settings.data_dir)
+            .context("resolving the internal credential")?;
+        let directory = CredentialServiceClient::with_interceptor(
+            lazy_channel(&settings.directory_url)?,
+            OutgoingInterceptor::internal(internal_token.clone()),
+        );
+        let timeouts = Timeouts {
+            idle: chrono::Duration::seconds(settings.idle_timeout_seconds as i64),
+            absolute: chrono::Duration::seconds(settings.absolute_lifetime_seconds as i64),
+        };
+        let broker = Broker::new(store, directory, clock, timeouts);
+        let listener = TcpListener::bind(&settings.listen_address)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_address))?;
+        let local_address = listener.local_addr()?;
+        Ok(Self { listener, local_address, broker, internal_token, limits: settings.limits })
+    }
+
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let health_task = tokio::spawn(report_health(self.broker.store().clone(), health_reporter));
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(roster_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let sessions = SessionGrpc { broker: self.broker, internal_token: self.internal_token };
+        let served = grpc_server(&self.limits)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(SessionServiceServer::new(sessions))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await;
+        health_task.abort();
+        served.context("serving grpc")
+    }
+}
+
+/// Reports NOT_SERVING while the session store cannot be reached.
+async fn report_health(store: Arc<dyn SessionStore>, reporter: HealthReporter) {
+    let service_name = <SessionServiceServer<SessionGrpc> as NamedService>::NAME;
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    let mut last = None;
+    loop {
+        interval.tick().await;
+        let status = match store.ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(error) => {
+                if last != Some(ServingStatus::NotServing) {
+                    tracing::warn!(%error, "session store unreachable: not serving");
+                }
+                ServingStatus::NotServing
+            }
+        };
+        if last == Some(status) {
+            continue;
+        }
+        reporter.set_service_status("", status).await;
+        reporter.set_service_status(service_name, status).await;
+        last = Some(status);
+    }
+}

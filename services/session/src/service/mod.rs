@@ -1,0 +1,4 @@
+//! The broker's operations in domain types; `crate::grpc` adapts them.
+
+pub mod principal;
+pub mod sessions;

@@ -1,0 +1,314 @@
+//! Both Roster binaries, started for one test.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use roster_proto::directory::v1::account_service_client::AccountServiceClient;
+use roster_proto::directory::v1::credential_service_client::CredentialServiceClient;
+use roster_proto::directory::v1::{CreateAccountRequest, CreateAccountResponse, NewOwner};
+use roster_proto::session::v1::session_service_client::SessionServiceClient;
+use roster_proto::session::v1::{LoginRequest, LoginResponse};
+use tokio::process::{Child, Command};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::Request;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::postgres::FreshDatabase;
+
+/// Which database the directory runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// A SQLite file in the test's temporary directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// Where the broker keeps sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionBackend {
+    /// The embedded default: the broker's own memory.
+    InProcess,
+    /// Redis at this URL, under a key prefix of the test's own.
+    Redis(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub database: DatabaseKind,
+    pub sessions: SessionBackend,
+    /// Write both services' logs, at debug level, to files the test can
+    /// read (`Cluster::logs`).
+    pub capture_debug_logs: bool,
+}
+
+impl ClusterOptions {
+    pub fn sqlite_in_process() -> Self {
+        Self { database: DatabaseKind::Sqlite, sessions: SessionBackend::InProcess, capture_debug_logs: false }
+    }
+
+    pub fn sqlite_redis() -> Self {
+        Self {
+            database: DatabaseKind::Sqlite,
+            sessions: SessionBackend::Redis(crate::test_redis_url()),
+            capture_debug_logs: false,
+        }
+    }
+
+    pub fn postgres_redis() -> Self {
+        Self {
+            database: DatabaseKind::Postgres,
+            sessions: SessionBackend::Redis(crate::test_redis_url()),
+            capture_debug_logs: false,
+        }
+    }
+}
+
+/// The password the bootstrap operator gets in tests.
+pub const OPERATOR_PASSWORD: &str = "operator password for tests";
+
+/// A running directory and broker.
+pub struct Cluster {
+    pub directory_url: String,
+    pub session_url: String,
+    /// The internal service credential both were started with.
+    pub internal_token: String,
+    directory: Child,
+    session: Child,
+    _database: Option<FreshDatabase>,
+    _data_dir: tempfile::TempDir,
+}
+
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    // Tests run from target/<profile>/deps; the binaries sit in target/<profile>.
+    let executable = std::env::current_exe()?;
+    let profile_dir = executable
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| anyhow::anyhow!("unexpected test binary location"))?;
+    let path = profile_dir.join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn configure_logs(command: &mut Command, capture_to: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(path) = capture_to {
+        let file = std::fs::File::create(path)?;
+        command.env("RUST_LOG", "debug").stdout(Stdio::from(file.try_clone()?)).stderr(Stdio::from(file));
+        return Ok(());
+    }
+    match std::env::var("TEST_LOG") {
+        Ok(filter) => {
+            command.env("RUST_LOG", if filter.is_empty() { "info".to_owned() } else { filter });
+        }
+        Err(_) => {
+            command.env("RUST_LOG", "error").stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    Ok(())
+}
+
+impl Cluster {
+    /// Starts both services and waits until both report SERVING.
+    pub async fn start(options: ClusterOptions) -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        let (database, database_url) = match options.database {
+            DatabaseKind::Sqlite => {
+                (None, format!("sqlite://{}?mode=rwc", data_dir.path().join("directory.db").display()))
+            }
+            DatabaseKind::Postgres => {
+                let database = FreshDatabase::create(&crate::test_postgres_url()).await?;
+                let url = database.url.clone();
+                (Some(database), url)
+            }
+        };
+        let internal_token = crate::random_hex();
+        let directory_port = crate::free_port();
+        let session_port = crate::free_port();
+        let directory_url = format!("http://127.0.0.1:{directory_port}");
+        let session_url = format!("http://127.0.0.1:{session_port}");
+
+        let mut session = Command::new(binary("roster-session")?);
+        session
+            .env("ROSTER_SESSION__LISTEN_ADDRESS", format!("127.0.0.1:{session_port}"))
+            .env("ROSTER_SESSION__DATA_DIR", data_dir.path())
+            .env("ROSTER_SESSION__DIRECTORY_URL", &directory_url)
+            .env("ROSTER_SESSION__INTERNAL_TOKEN", &internal_token)
+            .kill_on_drop(true);
+        if let SessionBackend::Redis(url) = &options.sessions {
+            session
+                .env("ROSTER_SESSION__REDIS__URL", url)
+                .env("ROSTER_SESSION__REDIS__KEY_PREFIX", format!("roster-e2e:{}:", uuid::Uuid::new_v4().simple()));
+        }
+        let capture = |name: &str| options.capture_debug_logs.then(|| data_dir.path().join(name));
+        configure_logs(&mut session, capture("session.log").as_deref())?;
+
+        let mut directory = Command::new(binary("roster-directory")?);
+        directory
+            .env("ROSTER_DIRECTORY__LISTEN_ADDRESS", format!("127.0.0.1:{directory_port}"))
+            .env("ROSTER_DIRECTORY__DATA_DIR", data_dir.path())
+            .env("ROSTER_DIRECTORY__DATABASE__URL", &database_url)
+            .env("ROSTER_DIRECTORY__BROKER_URL", &session_url)
+            .env("ROSTER_DIRECTORY__INTERNAL_TOKEN", &internal_token)
+            .env("ROSTER_DIRECTORY__BOOTSTRAP__OPERATOR_PASSWORD", OPERATOR_PASSWORD)
+            // Cheap hashing keeps the suite fast; production keeps OWASP's parameters.
+            .env("ROSTER_DIRECTORY__ARGON2__MEMORY_KIB", "1024")
+            .env("ROSTER_DIRECTORY__ARGON2__ITERATIONS", "1")
+            .env("ROSTER_DIRECTORY__HASHING_QUEUE", "1024")
+            .kill_on_drop(true);
+        configure_logs(&mut directory, capture("directory.log").as_deref())?;
+
+        let cluster = Self {
+            directory_url,
+            session_url,
+            internal_token,
+            session: session.spawn()?,
+            directory: directory.spawn()?,
+            _database: database,
+            _data_dir: data_dir,
+        };
+        cluster.wait_until_serving(Duration::from_secs(60)).await?;
+        Ok(cluster)
+    }
+
+    async fn wait_until_serving(&self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        for url in [&self.session_url, &self.directory_url] {
+            loop {
+                if serving(url).await {
+                    break;
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{url} did not report SERVING in time (set TEST_LOG=info to see its logs)"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything both services logged so far (with `capture_debug_logs`).
+    pub fn logs(&self) -> String {
+        ["session.log", "directory.log"]
+            .iter()
+            .filter_map(|name| std::fs::read_to_string(self._data_dir.path().join(name)).ok())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Stops the broker (SIGKILL), as a crash would.
+    pub async fn kill_session_broker(&mut self) {
+        let _ = self.session.kill().await;
+    }
+
+    /// Stops the directory (SIGKILL).
+    pub async fn kill_directory(&mut self) {
+        let _ = self.directory.kill().await;
+    }
+
+    /// Sends SIGTERM to the broker and waits for it to exit; returns its
+    /// exit status.
+    pub async fn terminate_session_broker(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.session.id().ok_or_else(|| anyhow::anyhow!("broker already exited"))?;
+        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        Ok(tokio::time::timeout(Duration::from_secs(10), self.session.wait()).await??)
+    }
+
+    pub async fn channel(url: &str) -> Channel {
+        Channel::from_shared(url.to_owned())
+            .expect("a valid url")
+            .connect()
+            .await
+            .expect("the service accepts connections")
+    }
+
+    pub async fn sessions(&self) -> SessionServiceClient<Channel> {
+        SessionServiceClient::new(Self::channel(&self.session_url).await)
+    }
+
+    pub async fn accounts(&self) -> AccountServiceClient<Channel> {
+        AccountServiceClient::new(Self::channel(&self.directory_url).await)
+    }
+
+    pub async fn credentials(&self) -> CredentialServiceClient<Channel> {
+        CredentialServiceClient::new(Self::channel(&self.directory_url).await)
+    }
+
+    /// Signs up an account whose owner logs in as `owner` with `password`.
+    pub async fn sign_up(&self, slug: &str, owner: &str, password: &str) -> CreateAccountResponse {
+        self.accounts()
+            .await
+            .create_account(sign_up_request(slug, owner, password))
+            .await
+            .expect("sign-up succeeds")
+            .into_inner()
+    }
+
+    /// Logs in, returning the whole response.
+    pub async fn login(&self, account: &str, login_name: &str, password: &str) -> Result<LoginResponse, tonic::Status> {
+        self.sessions().await.login(login_request(account, login_name, password)).await.map(tonic::Response::into_inner)
+    }
+}
+
+/// A valid sign-up request.
+pub fn sign_up_request(slug: &str, owner: &str, password: &str) -> CreateAccountRequest {
+    CreateAccountRequest {
+        slug: slug.to_owned(),
+        display_name: format!("{slug} Ltd"),
+        billing_level: 0,
+        owner: Some(NewOwner {
+            login_name: owner.to_owned(),
+            email: format!("{owner}@{slug}.example"),
+            display_name: format!("{owner} the owner"),
+            password: password.to_owned(),
+        }),
+    }
+}
+
+/// A login request from 203.0.113.7.
+pub fn login_request(account: &str, login_name: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        account: account.to_owned(),
+        login_name: login_name.to_owned(),
+        password: password.to_owned(),
+        client_address: "203.0.113.7".to_owned(),
+        user_agent: "roster-e2e".to_owned(),
+    }
+}
+
+/// A request carrying `authorization: Bearer <token>`.
+pub fn with_bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", MetadataValue::try_from(format!("Bearer {token}")).expect("ascii token"));
+    request
+}
+
+async fn serving(url: &str) -> bool {
+    let Ok(channel) = Channel::from_shared(url.to_owned()).expect("a valid url").connect().await else { return false };
+    matches!(
+        HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await,
+        Ok(response) if response.get_ref().status == ServingStatus::Serving as i32
+    )
+}
+
+/// The overall health status `url` reports, if it answers.
+pub async fn health_status(url: &str) -> Option<i32> {
+    let channel = Channel::from_shared(url.to_owned()).ok()?.connect().await.ok()?;
+    HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .ok()
+        .map(|response| response.get_ref().status)
+}

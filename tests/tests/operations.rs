@@ -1,0 +1,144 @@
+//! End to end, against the real binaries: what operators and SREs rely on —
+//! health and reflection, fail-closed behaviour when Redis dies and recovery
+//! when it returns, graceful shutdown, and no secret in any log line (R9).
+
+use std::time::{Duration, Instant};
+
+use roster_e2e::cluster::{health_status, OPERATOR_PASSWORD};
+use roster_e2e::redis_process::RedisProcess;
+use roster_e2e::status::expect_error;
+use roster_e2e::{Cluster, ClusterOptions, DatabaseKind, SessionBackend};
+use roster_proto::session::v1::{LogoutRequest, ValidateSessionRequest};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn listed_services(url: &str) -> Vec<String> {
+    let mut client = ServerReflectionClient::new(Cluster::channel(url).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|service| service.name).collect()
+        }
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_services_serve_health_and_reflection() {
+    let cluster = Cluster::start(ClusterOptions::sqlite_in_process()).await.unwrap();
+    assert_eq!(health_status(&cluster.directory_url).await, Some(ServingStatus::Serving as i32));
+    assert_eq!(health_status(&cluster.session_url).await, Some(ServingStatus::Serving as i32));
+    let directory_services = listed_services(&cluster.directory_url).await;
+    for expected in
+        ["roster.directory.v1.AccountService", "roster.directory.v1.CredentialService", "grpc.health.v1.Health"]
+    {
+        assert!(
+            directory_services.iter().any(|name| name == expected),
+            "{expected} missing from {directory_services:?}"
+        );
+    }
+    let session_services = listed_services(&cluster.session_url).await;
+    assert!(session_services.iter().any(|name| name == "roster.session.v1.SessionService"), "{session_services:?}");
+}
+
+/// Polls `check` every 100 ms for at most `limit`; true once it holds.
+async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_fails_validation_closed_and_the_broker_recovers_by_itself() {
+    let mut redis = RedisProcess::start().await.unwrap();
+    let options = ClusterOptions {
+        database: DatabaseKind::Sqlite,
+        sessions: SessionBackend::Redis(redis.url()),
+        capture_debug_logs: false,
+    };
+    let cluster = Cluster::start(options).await.unwrap();
+    cluster.sign_up("acme", "alice", PASSWORD).await;
+    let before_outage = cluster.login("acme", "alice", PASSWORD).await.unwrap();
+    let mut sessions = cluster.sessions().await;
+    sessions.validate_session(ValidateSessionRequest { token: before_outage.token.clone() }).await.unwrap();
+
+    redis.stop().await;
+    let status =
+        sessions.validate_session(ValidateSessionRequest { token: before_outage.token.clone() }).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "a dead redis must never yield a valid answer: {status:?}");
+    expect_error(cluster.login("acme", "alice", PASSWORD).await, Code::Unavailable, "DEPENDENCY_UNAVAILABLE");
+    let not_serving = eventually(Duration::from_secs(10), || async {
+        health_status(&cluster.session_url).await == Some(ServingStatus::NotServing as i32)
+    })
+    .await;
+    assert!(not_serving, "health reports NOT_SERVING while redis is down");
+
+    redis.restart().await.unwrap();
+    let recovered =
+        eventually(Duration::from_secs(15), || async { cluster.login("acme", "alice", PASSWORD).await.is_ok() }).await;
+    assert!(recovered, "the broker reconnects to redis without a restart");
+    let after = cluster.login("acme", "alice", PASSWORD).await.unwrap();
+    sessions
+        .validate_session(ValidateSessionRequest { token: after.token })
+        .await
+        .expect("new sessions validate after recovery");
+    // Redis kept nothing: the session from before the outage does not come back to life.
+    expect_error(
+        sessions.validate_session(ValidateSessionRequest { token: before_outage.token }).await,
+        Code::Unauthenticated,
+        "SESSION_UNKNOWN",
+    );
+    let serving_again = eventually(Duration::from_secs(10), || async {
+        health_status(&cluster.session_url).await == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+    assert!(serving_again, "health reports SERVING again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_no_password_token_or_hash_appears_in_any_log_line() {
+    let options = ClusterOptions { capture_debug_logs: true, ..ClusterOptions::sqlite_in_process() };
+    let cluster = Cluster::start(options).await.unwrap();
+    cluster.sign_up("acme", "alice", PASSWORD).await;
+    let login = cluster.login("acme", "alice", PASSWORD).await.unwrap();
+    let _ = cluster.login("acme", "alice", "a wrong password attempt").await;
+    let mut sessions = cluster.sessions().await;
+    sessions.validate_session(ValidateSessionRequest { token: login.token.clone() }).await.unwrap();
+    sessions.logout(LogoutRequest { token: login.token.clone() }).await.unwrap();
+    let _ = sessions.validate_session(ValidateSessionRequest { token: login.token.clone() }).await;
+    let logs = cluster.logs();
+    assert!(logs.contains("session logged out"), "debug logs were captured: {} bytes", logs.len());
+    let secret_part = login.token.split_once('.').unwrap().1;
+    for secret in
+        [PASSWORD, "a wrong password attempt", OPERATOR_PASSWORD, secret_part, "$argon2id$", &cluster.internal_token]
+    {
+        assert!(!logs.contains(secret), "a secret leaked into the logs: {secret}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_broker_gracefully() {
+    let mut cluster = Cluster::start(ClusterOptions::sqlite_in_process()).await.unwrap();
+    let status = cluster.terminate_session_broker().await.unwrap();
+    assert!(status.success(), "the broker exits cleanly on SIGTERM: {status:?}");
+}
