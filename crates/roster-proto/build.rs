@@ -12,6 +12,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "roster/directory/v1/account.proto",
         "roster/directory/v1/user.proto",
         "roster/directory/v1/credential.proto",
+        "roster/directory/v1/group.proto",
+        "roster/directory/v1/store.proto",
+        "roster/directory/v1/permission.proto",
+        "roster/directory/v1/authorization.proto",
+        "roster/directory/v1/audit.proto",
         "roster/session/v1/session.proto",
     ];
     let file_descriptors = protox::compile(proto_files, [&proto_root])?;

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::accounts::find_account_row;
 use crate::audit::append_audit_event;
-use crate::convert::{account_from_row, membership_from_row, password_hash_from_row, user_from_row};
+use crate::convert::{
+    account_from_row, ip_allowlist_from_row, membership_from_row, password_hash_from_row, user_from_row,
+};
 use crate::entity::{groups, role_assignments, users};
 use crate::error::failed;
 use crate::store::SeaDirectoryStore;
@@ -53,8 +55,9 @@ impl CredentialRepository for SeaDirectoryStore {
         let account = account_from_row(account_row)?;
         let user = user_from_row(&user_row, account.owner_user_id)?;
         let password_hash = password_hash_from_row(&user_row);
+        let ip_allowlist = ip_allowlist_from_row(&user_row)?;
         let groups = group_rows.into_iter().map(membership_from_row).collect::<Result<_, _>>()?;
-        Ok(Some(LoginCandidate { account, user, password_hash, groups }))
+        Ok(Some(LoginCandidate { account, user, password_hash, groups, ip_allowlist }))
     }
 
     #[tracing::instrument(

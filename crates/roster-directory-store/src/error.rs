@@ -12,12 +12,39 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 /// The dependency name of every database error.
 pub const DATABASE: &str = "database";
 
+/// Where a request puts the fields a unique violation names: a user's own
+/// request has `login_name`, a sign-up nests the owner (`owner.login_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldPrefix {
+    /// Top-level fields (`login_name`, `email`).
+    None,
+    /// The owner of a sign-up (`owner.login_name`, `owner.email`).
+    Owner,
+}
+
+impl FieldPrefix {
+    fn login_name(self) -> &'static str {
+        match self {
+            Self::None => "login_name",
+            Self::Owner => "owner.login_name",
+        }
+    }
+
+    fn email(self) -> &'static str {
+        match self {
+            Self::None => "email",
+            Self::Owner => "owner.email",
+        }
+    }
+}
+
 /// A unique constraint the domain gives a meaning to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum UniqueKey {
     AccountSlug,
     LoginName,
     Email,
+    GroupName,
 }
 
 impl UniqueKey {
@@ -32,6 +59,8 @@ impl UniqueKey {
             Some(Self::LoginName)
         } else if message.contains("email_key") {
             Some(Self::Email)
+        } else if message.contains("groups_name_key_unique") || message.contains("groups.name_key") {
+            Some(Self::GroupName)
         } else if message.contains("accounts_slug_key") || message.contains("accounts.slug") {
             Some(Self::AccountSlug)
         } else {
@@ -39,17 +68,23 @@ impl UniqueKey {
         }
     }
 
-    fn into_domain(self) -> DomainError {
+    fn into_domain(self, prefix: FieldPrefix) -> DomainError {
         match self {
             Self::AccountSlug => {
                 DomainError::AlreadyExists { entity: "account", field: "slug", reason: "ACCOUNT_SLUG_TAKEN" }
             }
             Self::LoginName => {
-                DomainError::AlreadyExists { entity: "user", field: "owner.login_name", reason: "LOGIN_NAME_TAKEN" }
+                DomainError::AlreadyExists { entity: "user", field: prefix.login_name(), reason: "LOGIN_NAME_TAKEN" }
             }
-            Self::Email => DomainError::AlreadyExists { entity: "user", field: "owner.email", reason: "EMAIL_TAKEN" },
+            Self::Email => DomainError::AlreadyExists { entity: "user", field: prefix.email(), reason: "EMAIL_TAKEN" },
+            Self::GroupName => group_name_taken(),
         }
     }
+}
+
+/// R25: a group name that is the current or a former name of another group.
+pub(crate) fn group_name_taken() -> DomainError {
+    DomainError::AlreadyExists { entity: "group", field: "name", reason: "GROUP_NAME_TAKEN" }
 }
 
 /// Whether the database could not be reached or gave up on us, as opposed to
@@ -82,10 +117,16 @@ fn is_connection_failure(error: &DbErr) -> bool {
 }
 
 /// Maps a database error met while doing `context` (lowercase, `"creating an
-/// account"`) to the domain's error table.
+/// account"`) to the domain's error table; unique violations name top-level
+/// request fields.
 pub(crate) fn database_error(context: &'static str, error: DbErr) -> DomainError {
+    database_error_under(context, FieldPrefix::None, error)
+}
+
+/// [`database_error`] for a request whose user fields sit under `prefix`.
+pub(crate) fn database_error_under(context: &'static str, prefix: FieldPrefix, error: DbErr) -> DomainError {
     if let Some(key) = UniqueKey::of(&error) {
-        return key.into_domain();
+        return key.into_domain(prefix);
     }
     if is_connection_failure(&error) {
         return DomainError::unavailable(DATABASE, error);
@@ -96,6 +137,54 @@ pub(crate) fn database_error(context: &'static str, error: DbErr) -> DomainError
 /// A closure for `map_err` that maps with [`database_error`].
 pub(crate) fn failed(context: &'static str) -> impl Fn(DbErr) -> DomainError {
     move |error| database_error(context, error)
+}
+
+/// A closure for `map_err` that maps with [`database_error_under`].
+pub(crate) fn failed_under(context: &'static str, prefix: FieldPrefix) -> impl Fn(DbErr) -> DomainError {
+    move |error| database_error_under(context, prefix, error)
+}
+
+/// Whether a statement broke a foreign key: a row of another account, or
+/// one deleted by a transaction that committed first.
+pub(crate) fn is_foreign_key_violation(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
+}
+
+/// A closure for `map_err`: a foreign key failure means `missing` is gone
+/// (or never was in this account); anything else maps with
+/// [`database_error`].
+pub(crate) fn failed_or_missing(context: &'static str, missing: fn() -> DomainError) -> impl Fn(DbErr) -> DomainError {
+    move |error| if is_foreign_key_violation(&error) { missing() } else { database_error(context, error) }
+}
+
+/// `NOT_FOUND` for an account.
+pub(crate) fn account_not_found() -> DomainError {
+    DomainError::NotFound { entity: "account", reason: "ACCOUNT_NOT_FOUND" }
+}
+
+/// `NOT_FOUND` for a user not of this account.
+pub(crate) fn user_not_found() -> DomainError {
+    DomainError::NotFound { entity: "user", reason: "USER_NOT_FOUND" }
+}
+
+/// `NOT_FOUND` for a group not of this account.
+pub(crate) fn group_not_found() -> DomainError {
+    DomainError::NotFound { entity: "group", reason: "GROUP_NOT_FOUND" }
+}
+
+/// `NOT_FOUND` for a store not of this account.
+pub(crate) fn store_not_found() -> DomainError {
+    DomainError::NotFound { entity: "store", reason: "STORE_NOT_FOUND" }
+}
+
+/// `NOT_FOUND` for a permission missing from the catalog.
+pub(crate) fn permission_not_found() -> DomainError {
+    DomainError::NotFound { entity: "permission", reason: "PERMISSION_NOT_FOUND" }
+}
+
+/// `INVALID_ARGUMENT` on `page_token`: a cursor this list never handed out.
+pub(crate) fn invalid_page_token() -> DomainError {
+    DomainError::invalid_field("page_token", "is not a page token of this list")
 }
 
 /// A stored value that does not parse: a bug or a hand-edited row.

@@ -14,18 +14,47 @@
 //!   unique login names and emails per account (R12), and every change
 //!   writes its audit event in the same transaction (R43).
 //! - Password hashes are stored and handed to the login check only; they
-//!   appear in no log, span or `Debug` output (R9).
+//!   appear in no log, span or `Debug` output (R9), nor in an audit event.
+//! - Every administrative write to an account first takes that account's
+//!   write lock (`write`): `FOR NO KEY UPDATE` on its row on PostgreSQL, the
+//!   database write lock on SQLite. Checks made inside the transaction (the
+//!   owner is still the owner, no group cycle, no former name taken, a group
+//!   is unused) therefore still hold at commit, on both backends.
+//! - The audit log is append-only in the schema itself (R44): triggers
+//!   refuse `UPDATE` and `DELETE` on `audit_events`.
+//!
+//! Code map: `accounts`, `administration` (account edits, ownership),
+//! `credentials`, `platform`; `users` and `roles` (user writes), `profiles`
+//! (user reads), `grants` (assignment and override rows); `groups` and
+//! `group_rows`; `stores`; `permissions` (the catalog); `access` (what
+//! authorization reads); `audit_log` (listing, denied calls), `audit` and
+//! `changes` (writing events); `references` (checks that what a change
+//! names belongs to the account); `convert`, `error`, `write`, `seed`.
 
+mod access;
 mod accounts;
+mod administration;
 mod audit;
+mod audit_log;
+mod changes;
 mod convert;
 mod credentials;
 mod entity;
 mod error;
+mod grants;
+mod group_rows;
+mod groups;
 pub mod migration;
+mod permissions;
 mod platform;
+mod profiles;
+mod references;
+mod roles;
 mod seed;
 mod store;
+mod stores;
+mod users;
+mod write;
 
 pub use error::DATABASE;
 pub use migration::Migrator;

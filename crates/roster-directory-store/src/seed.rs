@@ -15,7 +15,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 use crate::entity::{accounts, group_assignable, group_permissions, groups, permissions, role_assignments, users};
-use crate::error::failed;
+use crate::error::{failed, failed_under, FieldPrefix};
 
 /// Who registered the catalog entries that come from a preset file.
 const PRESETS_REGISTRANT: &str = "presets";
@@ -91,7 +91,10 @@ pub(crate) async fn insert_user(
         created_at: Set(user.created_at),
         updated_at: Set(user.updated_at),
     };
-    users::Entity::insert(row).exec_without_returning(connection).await.map_err(failed("inserting a user"))?;
+    users::Entity::insert(row)
+        .exec_without_returning(connection)
+        .await
+        .map_err(failed_under("inserting a user", FieldPrefix::Owner))?;
     Ok(())
 }
 

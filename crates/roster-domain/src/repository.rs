@@ -7,13 +7,21 @@
 
 use async_trait::async_trait;
 
-use crate::account::{Account, NewAccount, NewOwner, User};
+use chrono::{DateTime, Utc};
+
+use crate::access::{GroupTree, PermissionCatalog, RoleAssignment, UserGrants};
+use crate::account::{Account, BillingLevel, NewAccount, NewOwner, User};
 use crate::audit::{AuditOutcome, RequestContext};
 use crate::error::DomainError;
-use crate::ids::{AccountId, GroupId, UserId};
-use crate::names::{AccountKey, LoginName};
+use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
+use crate::ids::{AccountId, AuditEventId, GroupId, StoreId, UserId};
+use crate::names::{AccountKey, DisplayName, LoginName};
+use crate::network::IpAllowlist;
+use crate::paging::{Page, PageRequest};
 use crate::password::PasswordHash;
-use crate::presets::Presets;
+use crate::presets::{PermissionSpec, Presets};
+use crate::stores::{NewStore, Store, StorePatch};
+use crate::users::{NewUser, UserFilter, UserPatch, UserProfile};
 
 /// A group a user is assigned to, as the login check needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,9 +36,13 @@ pub struct GroupMembership {
 pub struct LoginCandidate {
     pub account: Account,
     pub user: User,
-    pub password_hash: PasswordHash,
+    /// `None` while the user has no password yet (verified against the
+    /// dummy hash, so the timing says nothing, R39).
+    pub password_hash: Option<PasswordHash>,
     /// Distinct groups of the user's role assignments.
     pub groups: Vec<GroupMembership>,
+    /// R15: where the user may log in from.
+    pub ip_allowlist: IpAllowlist,
 }
 
 /// One login attempt, for the audit log and the invited → active transition.
@@ -101,7 +113,324 @@ pub trait StorageHealth: Send + Sync {
     async fn ping(&self) -> Result<(), DomainError>;
 }
 
-/// All of the directory's storage.
-pub trait DirectoryRepository: AccountRepository + CredentialRepository + PlatformRepository + StorageHealth {}
+/// A partial update of an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub display_name: Option<DisplayName>,
+    /// R30.
+    pub billing_level: Option<BillingLevel>,
+}
 
-impl<T> DirectoryRepository for T where T: AccountRepository + CredentialRepository + PlatformRepository + StorageHealth {}
+/// An ownership change (R3, R4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnershipTransfer {
+    pub account_id: AccountId,
+    /// The owner the caller saw; the transfer fails with
+    /// `FAILED_PRECONDITION` (`OWNER_CHANGED`) if another change got there
+    /// first, so two racing transfers cannot both win.
+    pub expected_owner: UserId,
+    pub new_owner: UserId,
+    /// R4: the evidence reference of a forced change (ticket, document id);
+    /// `None` for a voluntary transfer.
+    pub evidence: Option<String>,
+}
+
+/// Administrative changes to accounts (R3, R4, R30).
+#[async_trait]
+pub trait AccountAdministration: Send + Sync {
+    /// `account.update` audit event with before/after of changed fields.
+    async fn update_account(
+        &self,
+        account_id: AccountId,
+        patch: AccountPatch,
+        context: &RequestContext,
+    ) -> Result<Account, DomainError>;
+
+    /// Moves ownership in one transaction, checking inside it that
+    /// `expected_owner` is still the owner and that the new owner is an
+    /// `active` user of the same account (`FAILED_PRECONDITION`, reason
+    /// `NEW_OWNER_NOT_ACTIVE`, rule R3). The previous owner stays a regular
+    /// user. Audit: `account.transfer_ownership`, or
+    /// `account.force_transfer_ownership` with the evidence (R4).
+    async fn transfer_ownership(
+        &self,
+        transfer: OwnershipTransfer,
+        context: &RequestContext,
+    ) -> Result<Account, DomainError>;
+}
+
+/// Everything authorization needs about one account, read together.
+#[derive(Debug, Clone)]
+pub struct AccessSnapshot {
+    pub account: Account,
+    pub catalog: PermissionCatalog,
+    pub groups: GroupTree,
+    /// The account's `Anonymous` group, if it has one (R34).
+    pub anonymous_group: Option<GroupId>,
+}
+
+/// Reads for authorization (hot path: keep them to a query or two).
+#[async_trait]
+pub trait AccessRepository: Send + Sync {
+    /// `NotFound` (`ACCOUNT_NOT_FOUND`) for an unknown account.
+    async fn access_snapshot(&self, account_id: AccountId) -> Result<AccessSnapshot, DomainError>;
+
+    /// A user's owner flag, assignments and overrides; `None` for a user not
+    /// of this account.
+    async fn user_grants(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserGrants>, DomainError>;
+}
+
+/// Users (R7–R17, R24, R28). Every mutation writes its audit event in the
+/// same transaction, with before/after of the changed fields and never a
+/// password or hash.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// `user.create` (or `user.copy` when `copied_from` is set). Taken login
+    /// or email: `AlreadyExists` on `login_name` / `email` (reasons
+    /// `LOGIN_NAME_TAKEN`, `EMAIL_TAKEN`). A group or store of another
+    /// account: `NotFound` (`GROUP_NOT_FOUND`, `STORE_NOT_FOUND`). New users
+    /// are `invited` until their first successful login (R17).
+    async fn create_user(&self, user: NewUser, context: &RequestContext) -> Result<UserProfile, DomainError>;
+
+    async fn user_profile(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserProfile>, DomainError>;
+
+    /// Keyset pagination in id order (ids are time-ordered); the cursor is
+    /// the last user id of the page.
+    async fn list_users(
+        &self,
+        account_id: AccountId,
+        filter: &UserFilter,
+        page: &PageRequest,
+    ) -> Result<Page<UserProfile>, DomainError>;
+
+    /// `user.update`. `NotFound` (`USER_NOT_FOUND`) for a user not of this
+    /// account; taken email `AlreadyExists` on `email`.
+    async fn update_user(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        patch: UserPatch,
+        context: &RequestContext,
+    ) -> Result<UserProfile, DomainError>;
+
+    /// `user.delete` (R8: the audit event keeps id and name). Deleting the
+    /// owner is refused by the schema too (R1, R5): `FAILED_PRECONDITION`
+    /// `OWNER_PROTECTED`.
+    async fn delete_user(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        context: &RequestContext,
+    ) -> Result<User, DomainError>;
+
+    /// `user.block` / `user.unblock` (R14). Unblocking restores the status
+    /// the user had (`active` if they ever logged in, else `invited`).
+    async fn set_user_blocked(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        blocked: bool,
+        context: &RequestContext,
+    ) -> Result<User, DomainError>;
+
+    /// `user.set_password` (R9, R10).
+    async fn set_password(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        password_hash: PasswordHash,
+        must_change: bool,
+        context: &RequestContext,
+    ) -> Result<User, DomainError>;
+
+    /// `role.assign`; assigning what the user already has is a no-op
+    /// returning `false` (and writes no event).
+    async fn assign_role(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        assignment: RoleAssignment,
+        context: &RequestContext,
+    ) -> Result<bool, DomainError>;
+
+    /// `role.unassign`; `false` (no event) when the user did not have it.
+    async fn unassign_role(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        assignment: RoleAssignment,
+        context: &RequestContext,
+    ) -> Result<bool, DomainError>;
+}
+
+/// Groups (R21–R26).
+#[async_trait]
+pub trait GroupRepository: Send + Sync {
+    /// `group.create`. Taken name (current or former, R25): `AlreadyExists`
+    /// on `name` (`GROUP_NAME_TAKEN`).
+    async fn create_group(&self, group: NewGroup, context: &RequestContext) -> Result<Group, DomainError>;
+
+    /// By id, or by a current or former name (R25).
+    async fn find_group(&self, account_id: AccountId, key: &GroupKey) -> Result<Option<Group>, DomainError>;
+
+    /// Every group of the account with its member counts (R23).
+    async fn list_groups(&self, account_id: AccountId) -> Result<Vec<GroupWithCounts>, DomainError>;
+
+    /// `group.update`; a rename keeps the former name (R25). A parent that
+    /// would close a cycle: `INVALID_ARGUMENT` on `parent_id`
+    /// (`GROUP_CYCLE`), checked inside the transaction.
+    async fn update_group(
+        &self,
+        account_id: AccountId,
+        group_id: GroupId,
+        patch: GroupPatch,
+        context: &RequestContext,
+    ) -> Result<Group, DomainError>;
+
+    /// `group.delete`; refused while it has members or sub-groups
+    /// (`FAILED_PRECONDITION`, `GROUP_IN_USE`), checked inside the
+    /// transaction.
+    async fn delete_group(
+        &self,
+        account_id: AccountId,
+        group_id: GroupId,
+        context: &RequestContext,
+    ) -> Result<(), DomainError>;
+}
+
+/// Stores (R27).
+#[async_trait]
+pub trait StoreRepository: Send + Sync {
+    /// `store.create`.
+    async fn create_store(&self, store: NewStore, context: &RequestContext) -> Result<Store, DomainError>;
+
+    async fn find_store(&self, account_id: AccountId, store_id: StoreId) -> Result<Option<Store>, DomainError>;
+
+    /// Keyset pagination in id order.
+    async fn list_stores(&self, account_id: AccountId, page: &PageRequest) -> Result<Page<Store>, DomainError>;
+
+    /// `store.update`.
+    async fn update_store(
+        &self,
+        account_id: AccountId,
+        store_id: StoreId,
+        patch: StorePatch,
+        context: &RequestContext,
+    ) -> Result<Store, DomainError>;
+
+    /// `store.delete`; the role assignments and overrides scoped to it go
+    /// with it, in the same transaction.
+    async fn delete_store(
+        &self,
+        account_id: AccountId,
+        store_id: StoreId,
+        context: &RequestContext,
+    ) -> Result<(), DomainError>;
+}
+
+/// The permission catalog (R20).
+#[async_trait]
+pub trait PermissionRepository: Send + Sync {
+    /// Adds new permissions and updates descriptions of existing ones
+    /// (`permission.register`, one event per call). Changing the scope level,
+    /// billing or owner-only flag of an existing permission is refused
+    /// (`FAILED_PRECONDITION`, `PERMISSION_REDEFINED`).
+    async fn register_permissions(
+        &self,
+        permissions: Vec<PermissionSpec>,
+        registered_by: &str,
+        context: &RequestContext,
+    ) -> Result<(), DomainError>;
+
+    async fn list_permissions(&self) -> Result<Vec<PermissionSpec>, DomainError>;
+}
+
+/// One stored audit event (R43).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub account_id: Option<AccountId>,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<UserId>,
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub target_name: Option<String>,
+    pub changes: serde_json::Value,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub trace_id: Option<String>,
+    pub outcome: AuditOutcome,
+    pub reason: Option<String>,
+}
+
+/// `ListAuditEvents` filters (R44); all present ones must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor_id: Option<UserId>,
+    /// Exact action (`user.delete`).
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A denied administrative call, to be audited (R43).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedCall {
+    pub account_id: Option<AccountId>,
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: Option<String>,
+    pub reason: &'static str,
+}
+
+/// The audit log: append-only (R44).
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    /// Writes a `denied` event.
+    async fn record_denied(&self, denied: &DeniedCall, context: &RequestContext) -> Result<(), DomainError>;
+
+    /// Newest first; keyset pagination on id (the cursor is the last event
+    /// id of the page). `account_id = None` lists platform-wide (operators).
+    async fn list_audit_events(
+        &self,
+        account_id: Option<AccountId>,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, DomainError>;
+}
+
+/// All of the directory's storage.
+pub trait DirectoryRepository:
+    AccountRepository
+    + AccountAdministration
+    + CredentialRepository
+    + PlatformRepository
+    + AccessRepository
+    + UserRepository
+    + GroupRepository
+    + StoreRepository
+    + PermissionRepository
+    + AuditRepository
+    + StorageHealth
+{
+}
+
+impl<T> DirectoryRepository for T where
+    T: AccountRepository
+        + AccountAdministration
+        + CredentialRepository
+        + PlatformRepository
+        + AccessRepository
+        + UserRepository
+        + GroupRepository
+        + StoreRepository
+        + PermissionRepository
+        + AuditRepository
+        + StorageHealth
+{
+}

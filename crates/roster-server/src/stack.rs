@@ -64,3 +64,63 @@ pub fn grpc_server(limits: &ServerLimits) -> Server<Stack<RpcTraceLayer, Identit
         // Innermost: one span per RPC, parented on the caller's trace context.
         .layer(trace_layer)
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tonic::metadata::MetadataMap;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::rpc_span;
+    use crate::metadata::{current_trace_id, inject_trace_context};
+
+    #[test]
+    fn a_trace_continues_from_an_outgoing_call_into_the_next_services_rpc_span() {
+        crate::telemetry::install_propagator();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let caller_span = tracing::info_span!("broker.login");
+            let _caller = caller_span.enter();
+            let caller_trace = current_trace_id().expect("the caller's span is traced");
+
+            let mut metadata = MetadataMap::new();
+            inject_trace_context(&mut metadata);
+            let traceparent =
+                metadata.get("traceparent").expect("traceparent is injected").to_str().unwrap().to_owned();
+            assert!(traceparent.contains(&caller_trace), "{traceparent} carries trace {caller_trace}");
+
+            let request = http::Request::builder()
+                .uri("/roster.directory.v1.CredentialService/VerifyCredentials")
+                .header("traceparent", &traceparent)
+                .body(tonic::body::Body::empty())
+                .unwrap();
+            let server_span = rpc_span(&request);
+            let _server = server_span.enter();
+            assert_eq!(
+                current_trace_id().as_deref(),
+                Some(caller_trace.as_str()),
+                "the rpc span joins the caller's trace"
+            );
+        });
+    }
+
+    #[test]
+    fn a_request_without_trace_context_starts_a_new_trace() {
+        crate::telemetry::install_propagator();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = http::Request::builder()
+                .uri("/roster.session.v1.SessionService/Login")
+                .body(tonic::body::Body::empty())
+                .unwrap();
+            let server_span = rpc_span(&request);
+            let _server = server_span.enter();
+            assert!(current_trace_id().is_some(), "a fresh trace is started");
+        });
+    }
+}

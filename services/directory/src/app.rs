@@ -15,7 +15,14 @@ use roster_domain::password::{HashingPool, Password, PasswordHasher};
 use roster_domain::presets::Presets;
 use roster_domain::repository::DirectoryRepository;
 use roster_proto::directory::v1::account_service_server::AccountServiceServer;
+use roster_proto::directory::v1::audit_service_server::AuditServiceServer;
+use roster_proto::directory::v1::authorization_service_server::AuthorizationServiceServer;
 use roster_proto::directory::v1::credential_service_server::CredentialServiceServer;
+use roster_proto::directory::v1::group_service_server::GroupServiceServer;
+use roster_proto::directory::v1::permission_service_server::PermissionServiceServer;
+use roster_proto::directory::v1::role_service_server::RoleServiceServer;
+use roster_proto::directory::v1::store_service_server::StoreServiceServer;
+use roster_proto::directory::v1::user_service_server::UserServiceServer;
 use roster_server::client::lazy_channel;
 use roster_server::config::ServerLimits;
 use roster_server::internal::InternalToken;
@@ -29,7 +36,14 @@ use tonic_health::ServingStatus;
 
 use crate::auth::Authenticator;
 use crate::grpc::accounts::AccountGrpc;
+use crate::grpc::audit::AuditGrpc;
+use crate::grpc::authorization::AuthorizationGrpc;
 use crate::grpc::credentials::CredentialGrpc;
+use crate::grpc::groups::GroupGrpc;
+use crate::grpc::permissions::PermissionGrpc;
+use crate::grpc::stores::StoreGrpc;
+use crate::grpc::users::{RoleGrpc, UserGrpc};
+use crate::service::revoker::SessionRevoker;
 use crate::service::Directory;
 use crate::settings::DirectorySettings;
 
@@ -37,6 +51,13 @@ use crate::settings::DirectorySettings;
 const SERVICE_NAMES: &[&str] = &[
     <AccountServiceServer<AccountGrpc> as NamedService>::NAME,
     <CredentialServiceServer<CredentialGrpc> as NamedService>::NAME,
+    <UserServiceServer<UserGrpc> as NamedService>::NAME,
+    <RoleServiceServer<RoleGrpc> as NamedService>::NAME,
+    <GroupServiceServer<GroupGrpc> as NamedService>::NAME,
+    <StoreServiceServer<StoreGrpc> as NamedService>::NAME,
+    <PermissionServiceServer<PermissionGrpc> as NamedService>::NAME,
+    <AuthorizationServiceServer<AuthorizationGrpc> as NamedService>::NAME,
+    <AuditServiceServer<AuditGrpc> as NamedService>::NAME,
 ];
 
 /// A directory, bound and ready to serve.
@@ -75,8 +96,10 @@ impl Application {
         let hashing = HashingPool::new(hasher, workers, queue);
         let internal_token = InternalToken::resolve(settings.internal_token.clone(), &settings.data_dir)
             .context("resolving the internal credential")?;
-        let authenticator = Authenticator::new(lazy_channel(&settings.broker_url)?, internal_token);
-        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup);
+        let broker_channel = lazy_channel(&settings.broker_url)?;
+        let authenticator = Authenticator::new(broker_channel.clone(), internal_token.clone());
+        let revoker = SessionRevoker::new(broker_channel, internal_token);
+        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker);
         bootstrap_platform_operator(&directory, &settings).await?;
         let listener = TcpListener::bind(&settings.listen_address)
             .await
@@ -100,11 +123,27 @@ impl Application {
         let accounts = AccountGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
         let credentials =
             CredentialGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let users = UserGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let roles = RoleGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let groups = GroupGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let stores = StoreGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let permissions =
+            PermissionGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let authorization =
+            AuthorizationGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let audit = AuditGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
         let served = grpc_server(&self.limits)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(AccountServiceServer::new(accounts))
             .add_service(CredentialServiceServer::new(credentials))
+            .add_service(UserServiceServer::new(users))
+            .add_service(RoleServiceServer::new(roles))
+            .add_service(GroupServiceServer::new(groups))
+            .add_service(StoreServiceServer::new(stores))
+            .add_service(PermissionServiceServer::new(permissions))
+            .add_service(AuthorizationServiceServer::new(authorization))
+            .add_service(AuditServiceServer::new(audit))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await;
         health_task.abort();

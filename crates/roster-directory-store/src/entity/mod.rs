@@ -6,14 +6,11 @@
 pub mod accounts;
 pub mod audit_events;
 pub mod group_assignable;
-#[allow(dead_code, reason = "the schema has the table; the features that use it come later")]
 pub mod group_former_names;
 pub mod group_permissions;
 pub mod groups;
 pub mod permissions;
 pub mod role_assignments;
-#[allow(dead_code, reason = "the schema has the table; the features that use it come later")]
 pub mod stores;
-#[allow(dead_code, reason = "the schema has the table; the features that use it come later")]
 pub mod user_permission_overrides;
 pub mod users;

@@ -4,6 +4,7 @@
 //! backends, such as the deferrable composite owner foreign key (R1).
 
 mod m20250601_000001_directory_schema;
+mod m20250601_000002_append_only_audit_log;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -13,7 +14,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250601_000001_directory_schema::Migration)]
+        vec![
+            Box::new(m20250601_000001_directory_schema::Migration),
+            Box::new(m20250601_000002_append_only_audit_log::Migration),
+        ]
     }
 }
 

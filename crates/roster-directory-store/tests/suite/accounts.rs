@@ -106,7 +106,7 @@ pub async fn sign_up_creates_account_owner_groups_and_one_audit_event(database: 
     // The owner's hash is stored as given, for the login check only.
     let login = roster_domain::names::LoginName::parse("login", "john").unwrap();
     let candidate = store.find_login_candidate(&AccountKey::Id(account.id), &login).await.unwrap().unwrap();
-    assert_eq!(candidate.password_hash.as_phc(), FAKE_HASH);
+    assert_eq!(candidate.password_hash.as_ref().expect("a stored hash").as_phc(), FAKE_HASH);
 }
 
 pub async fn sign_up_seeds_the_catalog_group_permissions_and_assignable_lists(database: TestDatabase) {

@@ -2,11 +2,27 @@
 //! must pass on every backend.
 
 mod accounts;
+mod audit;
+mod groups;
 mod logins;
+mod ownership;
+mod permissions;
 mod platform;
+mod races;
 mod schema;
+mod stores;
+mod user_lists;
+mod users;
 
 pub use accounts::*;
+pub use audit::*;
+pub use groups::*;
 pub use logins::*;
+pub use ownership::*;
+pub use permissions::*;
 pub use platform::*;
+pub use races::*;
 pub use schema::*;
+pub use stores::*;
+pub use user_lists::*;
+pub use users::*;

@@ -42,5 +42,190 @@ pub fn user_message(user: &User) -> proto::User {
         must_change_password: user.must_change_password,
         create_time: Some(timestamp(user.created_at)),
         update_time: Some(timestamp(user.updated_at)),
+        ..proto::User::default()
+    }
+}
+
+/// A user with their access settings; group names come from the tree.
+pub fn user_profile_message(
+    profile: &roster_domain::users::UserProfile,
+    groups: &roster_domain::access::GroupTree,
+) -> proto::User {
+    let mut message = user_message(&profile.user);
+    message.ip_allowlist = profile.ip_allowlist.entries();
+    message.data_filters = profile
+        .data_filters
+        .as_map()
+        .iter()
+        .map(|(name, values)| (name.clone(), proto::StringList { values: values.clone() }))
+        .collect();
+    message.role_assignments =
+        profile.assignments.iter().map(|assignment| role_assignment_message(assignment, groups)).collect();
+    message.permission_overrides = profile.overrides.iter().map(override_message).collect();
+    message.last_login_time = profile.last_login_at.map(timestamp);
+    message
+}
+
+pub fn role_assignment_message(
+    assignment: &roster_domain::access::RoleAssignment,
+    groups: &roster_domain::access::GroupTree,
+) -> proto::RoleAssignment {
+    proto::RoleAssignment {
+        group_id: assignment.group_id.to_string(),
+        store_id: assignment.scope.store().map(|store| store.to_string()).unwrap_or_default(),
+        group_name: groups.get(assignment.group_id).map(|node| node.name.clone()).unwrap_or_default(),
+    }
+}
+
+pub fn override_message(permission_override: &roster_domain::access::PermissionOverride) -> proto::PermissionOverride {
+    let effect = match permission_override.effect {
+        roster_domain::access::OverrideEffect::Grant => proto::OverrideEffect::Grant,
+        roster_domain::access::OverrideEffect::Revoke => proto::OverrideEffect::Revoke,
+    };
+    proto::PermissionOverride {
+        permission: permission_override.permission.to_string(),
+        effect: effect as i32,
+        store_id: permission_override.scope.store().map(|store| store.to_string()).unwrap_or_default(),
+    }
+}
+
+/// A group with its counts and inherited permissions (R21, R23, R25, R26).
+pub fn group_message(view: &crate::service::groups::GroupView) -> proto::Group {
+    let group = &view.group;
+    proto::Group {
+        id: group.id.to_string(),
+        account_id: group.account_id.to_string(),
+        name: group.name.to_string(),
+        former_names: group.former_names.clone(),
+        parent_id: group.parent_id.map(|parent_id| parent_id.to_string()).unwrap_or_default(),
+        is_template: group.is_template,
+        badge_colour: group.badge_colour.as_str().to_owned(),
+        permissions: group.permissions.iter().map(ToString::to_string).collect(),
+        inherited_permissions: view.inherited_permissions.iter().map(ToString::to_string).collect(),
+        assignable_group_ids: group.assignable.iter().map(ToString::to_string).collect(),
+        direct_member_count: view.direct_members,
+        total_member_count: view.total_members,
+        create_time: Some(timestamp(group.created_at)),
+        update_time: Some(timestamp(group.updated_at)),
+    }
+}
+
+pub fn store_message(store: &roster_domain::stores::Store) -> proto::Store {
+    proto::Store {
+        id: store.id.to_string(),
+        account_id: store.account_id.to_string(),
+        name: store.name.to_string(),
+        is_public: store.is_public,
+        create_time: Some(timestamp(store.created_at)),
+        update_time: Some(timestamp(store.updated_at)),
+    }
+}
+
+pub fn scope_level_message(level: roster_domain::presets::ScopeLevel) -> proto::ScopeLevel {
+    match level {
+        roster_domain::presets::ScopeLevel::Account => proto::ScopeLevel::Account,
+        roster_domain::presets::ScopeLevel::Store => proto::ScopeLevel::Store,
+        roster_domain::presets::ScopeLevel::Platform => proto::ScopeLevel::Platform,
+    }
+}
+
+pub fn permission_message(spec: &roster_domain::presets::PermissionSpec) -> proto::Permission {
+    proto::Permission {
+        name: spec.name.to_string(),
+        description: spec.description.clone(),
+        scope_level: scope_level_message(spec.scope) as i32,
+        billing: spec.billing,
+        owner_only: spec.owner_only,
+    }
+}
+
+pub fn audit_event_message(event: &roster_domain::repository::AuditEvent) -> proto::AuditEvent {
+    proto::AuditEvent {
+        id: event.id.to_string(),
+        account_id: event.account_id.map(|account_id| account_id.to_string()).unwrap_or_default(),
+        occur_time: Some(timestamp(event.occurred_at)),
+        actor_id: event.actor_id.map(|actor_id| actor_id.to_string()).unwrap_or_default(),
+        actor_name: event.actor_name.clone().unwrap_or_default(),
+        action: event.action.clone(),
+        target_type: event.target_type.clone(),
+        target_id: event.target_id.clone().unwrap_or_default(),
+        target_name: event.target_name.clone().unwrap_or_default(),
+        changes: json_struct(&event.changes),
+        client_address: event.client_address.clone().unwrap_or_default(),
+        user_agent: event.user_agent.clone().unwrap_or_default(),
+        trace_id: event.trace_id.clone().unwrap_or_default(),
+        outcome: event.outcome.as_str().to_owned(),
+        reason: event.reason.clone().unwrap_or_default(),
+    }
+}
+
+/// A JSON document as a `google.protobuf.Struct`: `null` is no struct, an
+/// object maps field by field, any other value is wrapped as `{"value": ..}`
+/// (a Struct is always an object).
+pub fn json_struct(value: &serde_json::Value) -> Option<prost_types::Struct> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::Object(fields) => Some(json_object(fields)),
+        other => Some(prost_types::Struct { fields: [("value".to_owned(), json_value(other))].into() }),
+    }
+}
+
+fn json_object(fields: &serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct { fields: fields.iter().map(|(name, value)| (name.clone(), json_value(value))).collect() }
+}
+
+/// One JSON value as a `google.protobuf.Value`. Numbers become doubles, the
+/// only number a `Value` has.
+pub fn json_value(value: &serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(prost_types::NullValue::NullValue as i32),
+        serde_json::Value::Bool(flag) => Kind::BoolValue(*flag),
+        serde_json::Value::Number(number) => Kind::NumberValue(number.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(text) => Kind::StringValue(text.clone()),
+        serde_json::Value::Array(items) => {
+            Kind::ListValue(prost_types::ListValue { values: items.iter().map(json_value).collect() })
+        }
+        serde_json::Value::Object(fields) => Kind::StructValue(json_object(fields)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_types::value::Kind;
+    use serde_json::json;
+
+    use super::*;
+
+    fn kind(value: &prost_types::Value) -> &Kind {
+        value.kind.as_ref().expect("every converted value has a kind")
+    }
+
+    #[test]
+    fn changes_convert_field_by_field_into_a_struct() {
+        let changes = json!({
+            "display_name": {"before": "Ann", "after": "Anne"},
+            "blocked": {"before": false, "after": true},
+            "groups": {"before": [], "after": ["Manager", null]},
+            "count": 3,
+        });
+        let converted = json_struct(&changes).unwrap();
+        let Kind::StructValue(display_name) = kind(&converted.fields["display_name"]) else { panic!("not a struct") };
+        assert_eq!(kind(&display_name.fields["after"]), &Kind::StringValue("Anne".to_owned()));
+        let Kind::StructValue(blocked) = kind(&converted.fields["blocked"]) else { panic!("not a struct") };
+        assert_eq!(kind(&blocked.fields["after"]), &Kind::BoolValue(true));
+        let Kind::StructValue(groups) = kind(&converted.fields["groups"]) else { panic!("not a struct") };
+        let Kind::ListValue(after) = kind(&groups.fields["after"]) else { panic!("not a list") };
+        assert_eq!(kind(&after.values[0]), &Kind::StringValue("Manager".to_owned()));
+        assert_eq!(kind(&after.values[1]), &Kind::NullValue(prost_types::NullValue::NullValue as i32));
+        assert_eq!(kind(&converted.fields["count"]), &Kind::NumberValue(3.0));
+    }
+
+    #[test]
+    fn no_changes_is_no_struct_and_a_bare_value_is_wrapped() {
+        assert_eq!(json_struct(&serde_json::Value::Null), None);
+        let wrapped = json_struct(&json!("renamed")).unwrap();
+        assert_eq!(kind(&wrapped.fields["value"]), &Kind::StringValue("renamed".to_owned()));
     }
 }

@@ -26,11 +26,21 @@ fn parse_login_check(request: &VerifyCredentialsRequest) -> Result<LoginCheck, D
     if request.password.is_empty() {
         violations.push(FieldViolation::new("password", "is required"));
     }
+    let client_address = match request.client_address.trim() {
+        "" => None,
+        text => violations.check(
+            text.parse::<std::net::IpAddr>()
+                .map_err(|_| FieldViolation::new("client_address", "must be an IPv4 or IPv6 address")),
+        ),
+    };
     violations.finish()?;
     match (account, login_name) {
-        (Some(account), Some(login_name)) => {
-            Ok(LoginCheck { account, login_name, password: Password::for_verification(&request.password) })
-        }
+        (Some(account), Some(login_name)) => Ok(LoginCheck {
+            account,
+            login_name,
+            password: Password::for_verification(&request.password),
+            client_address,
+        }),
         _ => Err(DomainError::internal("parsing a login", "a field was neither parsed nor reported")),
     }
 }

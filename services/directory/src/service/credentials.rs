@@ -5,6 +5,7 @@ use roster_domain::account::UserStatus;
 use roster_domain::audit::{AuditOutcome, RequestContext};
 use roster_domain::ids::{AccountId, GroupId, UserId};
 use roster_domain::names::{AccountKey, AccountSlug, LoginName};
+use roster_domain::network::IpAllowlist;
 use roster_domain::password::Password;
 use roster_domain::repository::{LoginAttempt, LoginCandidate};
 use roster_domain::DomainError;
@@ -17,6 +18,8 @@ pub struct LoginCheck {
     pub account: AccountKey,
     pub login_name: LoginName,
     pub password: Password,
+    /// The end user's address, checked against the IP allowlist (R15).
+    pub client_address: Option<std::net::IpAddr>,
 }
 
 /// The identity the broker stores with a new session.
@@ -35,7 +38,7 @@ pub struct VerifiedPrincipal {
 
 /// Why a login was refused; recorded in the audit log, never told to the
 /// caller.
-fn refusal(candidate: &LoginCandidate) -> Option<&'static str> {
+fn refusal(candidate: &LoginCandidate, client_address: Option<std::net::IpAddr>) -> Option<&'static str> {
     if candidate.user.status == UserStatus::Blocked {
         return Some("USER_BLOCKED");
     }
@@ -43,12 +46,20 @@ fn refusal(candidate: &LoginCandidate) -> Option<&'static str> {
     if template_only {
         return Some("TEMPLATE_GROUPS_ONLY");
     }
+    // An unknown address only passes an allowlist of "*" (R15).
+    let allowed = match client_address {
+        Some(address) => candidate.ip_allowlist.allows(address),
+        None => candidate.ip_allowlist == IpAllowlist::Anywhere,
+    };
+    if !allowed {
+        return Some("IP_NOT_ALLOWED");
+    }
     None
 }
 
 impl Directory {
     /// Checks, in order of cost (R35): user status (R14), template-only
-    /// groups (R22), then the password on the hashing pool. An unknown login
+    /// groups (R22), the IP allowlist (R15), then the password on the hashing pool. An unknown login
     /// is verified against a dummy hash, so it costs the same (R39). Every
     /// outcome is audited; every failure answers `INVALID_CREDENTIALS`.
     pub async fn verify_credentials(
@@ -64,11 +75,11 @@ impl Directory {
         };
         let account_id = Some(candidate.account.id);
         let user_id = Some(candidate.user.id);
-        if let Some(reason) = refusal(&candidate) {
+        if let Some(reason) = refusal(&candidate, check.client_address) {
             self.record(&context, account_id, user_id, &check.login_name, AuditOutcome::Failure, Some(reason)).await?;
             return Err(DomainError::invalid_credentials());
         }
-        let matches = self.hashing.verify(check.password, Some(candidate.password_hash.clone())).await?;
+        let matches = self.hashing.verify(check.password, candidate.password_hash.clone()).await?;
         if !matches {
             self.record(
                 &context,

@@ -3,7 +3,15 @@
 //! adapters in `crate::grpc` convert at the edge.
 
 pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod authorization;
 pub mod credentials;
+pub mod groups;
+pub mod permissions;
+pub mod revoker;
+pub mod stores;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -12,6 +20,7 @@ use roster_domain::presets::Presets;
 use roster_domain::repository::DirectoryRepository;
 
 use crate::settings::SignupPolicy;
+use revoker::SessionRevoker;
 
 /// Everything the directory's operations need.
 #[derive(Clone)]
@@ -20,6 +29,7 @@ pub struct Directory {
     pub(crate) hashing: HashingPool,
     pub(crate) presets: Arc<Presets>,
     pub(crate) signup: SignupPolicy,
+    pub(crate) sessions: SessionRevoker,
 }
 
 impl Directory {
@@ -28,7 +38,8 @@ impl Directory {
         hashing: HashingPool,
         presets: Presets,
         signup: SignupPolicy,
+        sessions: SessionRevoker,
     ) -> Self {
-        Self { repository, hashing, presets: Arc::new(presets), signup }
+        Self { repository, hashing, presets: Arc::new(presets), signup, sessions }
     }
 }

@@ -1,0 +1,92 @@
+//! [`AccessRepository`]: what authorization reads on every administrative
+//! call, in a handful of queries whatever the size of the account.
+
+use async_trait::async_trait;
+use roster_domain::access::{GroupNode, GroupTree, PermissionCatalog, UserGrants};
+use roster_domain::ids::{AccountId, UserId};
+use roster_domain::names::AccountKey;
+use roster_domain::repository::{AccessRepository, AccessSnapshot};
+use roster_domain::DomainError;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::accounts::find_account_row;
+use crate::convert::{account_from_row, group_id_from, permission_spec_from_row};
+use crate::entity::{groups, permissions};
+use crate::error::{account_not_found, failed};
+use crate::grants::load_grants;
+use crate::group_rows::{load_group_assignable, load_group_permissions};
+use crate::profiles::find_user_row;
+use crate::store::SeaDirectoryStore;
+
+/// The name key of the group anonymous principals get (R34).
+const ANONYMOUS_GROUP_KEY: &str = "anonymous";
+
+#[async_trait]
+impl AccessRepository for SeaDirectoryStore {
+    #[tracing::instrument(name = "directory_store.access_snapshot", skip_all, fields(account.id = %account_id))]
+    async fn access_snapshot(&self, account_id: AccountId) -> Result<AccessSnapshot, DomainError> {
+        let account_row =
+            find_account_row(&self.database, &AccountKey::Id(account_id)).await?.ok_or_else(account_not_found)?;
+        let catalog = permissions::Entity::find()
+            .all(&self.database)
+            .await
+            .map_err(failed("loading the permission catalog"))?
+            .into_iter()
+            .map(permission_spec_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let group_rows = groups::Entity::find()
+            .filter(groups::Column::AccountId.eq(account_row.id.as_str()))
+            .all(&self.database)
+            .await
+            .map_err(failed("loading groups"))?;
+        let ids: Vec<String> = group_rows.iter().map(|row| row.id.clone()).collect();
+        let (mut permissions, mut assignable) = if ids.is_empty() {
+            Default::default()
+        } else {
+            (load_group_permissions(&self.database, &ids).await?, load_group_assignable(&self.database, &ids).await?)
+        };
+        let mut anonymous_group = None;
+        let mut nodes = Vec::with_capacity(group_rows.len());
+        for row in group_rows {
+            let id = group_id_from("groups", "id", &row.id)?;
+            if row.name_key == ANONYMOUS_GROUP_KEY {
+                anonymous_group = Some(id);
+            }
+            nodes.push(GroupNode {
+                id,
+                parent_id: row
+                    .parent_id
+                    .as_deref()
+                    .map(|parent| group_id_from("groups", "parent_id", parent))
+                    .transpose()?,
+                name: row.name,
+                is_template: row.is_template,
+                permissions: permissions.remove(&id).unwrap_or_default(),
+                assignable: assignable.remove(&id).unwrap_or_default(),
+            });
+        }
+        Ok(AccessSnapshot {
+            account: account_from_row(account_row)?,
+            catalog: PermissionCatalog::new(catalog),
+            groups: GroupTree::new(nodes),
+            anonymous_group,
+        })
+    }
+
+    #[tracing::instrument(name = "directory_store.user_grants", skip_all, fields(account.id = %account_id, user.id = %user_id))]
+    async fn user_grants(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserGrants>, DomainError> {
+        let Some(account) = find_account_row(&self.database, &AccountKey::Id(account_id)).await? else {
+            return Ok(None);
+        };
+        let id = user_id.to_string();
+        if find_user_row(&self.database, &account.id, &id).await?.is_none() {
+            return Ok(None);
+        }
+        let mut grants = load_grants(&self.database, std::slice::from_ref(&id)).await?;
+        Ok(Some(UserGrants {
+            is_owner: account.owner_user_id == id,
+            assignments: grants.assignments.remove(&user_id).unwrap_or_default().into_iter().collect(),
+            overrides: grants.overrides.remove(&user_id).unwrap_or_default().into_iter().collect(),
+        }))
+    }
+}

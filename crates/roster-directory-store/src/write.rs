@@ -1,0 +1,85 @@
+//! Write transactions that serialise with every other write to the same
+//! account.
+//!
+//! Every mutation of an account's users, groups, stores and ownership starts
+//! by locking the account's row, so that checks made inside the transaction
+//! (the owner is still the owner, a parent change closes no cycle, a group
+//! has no members, a name is not a former name of another group) still hold
+//! when it commits, on both backends:
+//!
+//! - PostgreSQL: `SELECT ... FOR NO KEY UPDATE` on the account row. It does
+//!   not conflict with the `KEY SHARE` locks foreign key checks take, so
+//!   sign-ups, logins and reads never wait for it.
+//! - SQLite: the first statement is a write (a no-op `UPDATE` of the account
+//!   row), which takes the database's write lock at once; the busy timeout
+//!   then applies, instead of a failed read-to-write upgrade later.
+//!
+//! Administrative writes are rare next to reads and logins, so one writer per
+//! account costs nothing that matters and keeps every rule race-free.
+
+use roster_domain::ids::AccountId;
+use roster_domain::DomainError;
+use sea_orm::sea_query::{Expr, LockType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    Statement, TransactionTrait,
+};
+
+use crate::entity::accounts;
+use crate::error::{account_not_found, failed};
+use crate::store::SeaDirectoryStore;
+
+/// An arbitrary, fixed key for PostgreSQL's advisory lock on the global
+/// permission catalog.
+const CATALOG_LOCK_KEY: i64 = 0x526f_7374_6572_0002;
+
+impl SeaDirectoryStore {
+    /// Begins a transaction holding `account_id`'s write lock and returns it
+    /// with the account row as of now. `NotFound` (`ACCOUNT_NOT_FOUND`) when
+    /// the account does not exist.
+    pub(crate) async fn begin_account_write(
+        &self,
+        account_id: AccountId,
+    ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
+        let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
+        let id = account_id.to_string();
+        let row = match self.database.get_database_backend() {
+            DatabaseBackend::Postgres => accounts::Entity::find_by_id(id)
+                .lock(LockType::NoKeyUpdate)
+                .one(&transaction)
+                .await
+                .map_err(failed("locking an account"))?,
+            _ => {
+                let touched = accounts::Entity::update_many()
+                    .col_expr(accounts::Column::UpdatedAt, Expr::col(accounts::Column::UpdatedAt).into())
+                    .filter(accounts::Column::Id.eq(id.as_str()))
+                    .exec(&transaction)
+                    .await
+                    .map_err(failed("locking an account"))?;
+                if touched.rows_affected == 0 {
+                    None
+                } else {
+                    accounts::Entity::find_by_id(id).one(&transaction).await.map_err(failed("reading an account"))?
+                }
+            }
+        };
+        let row = row.ok_or_else(account_not_found)?;
+        Ok((transaction, row))
+    }
+
+    /// Begins a transaction holding the permission catalog's write lock.
+    pub(crate) async fn begin_catalog_write(&self) -> Result<DatabaseTransaction, DomainError> {
+        let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
+        let backend = self.database.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => format!("SELECT pg_advisory_xact_lock({CATALOG_LOCK_KEY})"),
+            // A write that changes nothing still takes the write lock.
+            _ => "UPDATE permissions SET description = description WHERE 1 = 0".to_owned(),
+        };
+        transaction
+            .execute(Statement::from_string(backend, sql))
+            .await
+            .map_err(failed("locking the permission catalog"))?;
+        Ok(transaction)
+    }
+}

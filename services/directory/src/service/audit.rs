@@ -1,0 +1,60 @@
+//! Reading the audit log (R43, R44): `audit.view` in the account; platform
+//! operators, holding `audit.view` in the platform account, may read any
+//! account's events or all of them.
+
+use roster_domain::audit::RequestContext;
+use roster_domain::caller::Caller;
+use roster_domain::ids::AccountId;
+use roster_domain::paging::{Page, PageRequest};
+use roster_domain::repository::{AuditEvent, AuditFilter};
+use roster_domain::DomainError;
+
+use super::admin::Act;
+use super::users::require;
+use super::Directory;
+
+/// What `admin_scope` answers callers that are not users, for the request
+/// that names no account to scope them to.
+fn not_a_user(caller: &Caller) -> DomainError {
+    match caller {
+        Caller::InternalService => DomainError::permission_denied(
+            "ACTING_USER_REQUIRED",
+            "administrative calls act on behalf of a user: forward the user's session token",
+        ),
+        _ => DomainError::unauthenticated("SESSION_REQUIRED", "a session token is required"),
+    }
+}
+
+impl Directory {
+    /// Newest first, filtered and paged. `account_id = None` lists every
+    /// account's events and is for platform operators only; anyone else
+    /// must name their account (`INVALID_ARGUMENT` on `account_id`).
+    pub async fn list_audit_events(
+        &self,
+        caller: &Caller,
+        context: RequestContext,
+        account_id: Option<AccountId>,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, DomainError> {
+        let target_id = account_id.map(|account_id| account_id.to_string());
+        let act = Act::new("audit.list", "account", target_id.as_deref());
+        // An operator is checked in their own (the platform) account, anyone
+        // else in the account they read.
+        let scope_account = match (caller.user(), account_id) {
+            (Some(user), _) if user.is_platform_operator => user.account_id,
+            (_, Some(account_id)) => account_id,
+            (Some(_), None) => {
+                return Err(DomainError::invalid_field(
+                    "account_id",
+                    "is required: name the account whose events to list",
+                ))
+            }
+            (None, None) => return Err(not_a_user(caller)),
+        };
+        let scope = self.admin_scope(caller, scope_account, context, act).await?;
+        let check = require(&scope, "audit.view", "R44: reading the audit log needs audit.view");
+        self.authorize(&scope, act, check).await?;
+        self.repository.list_audit_events(account_id, filter, page).await
+    }
+}
