@@ -50,6 +50,31 @@ async fn both_services_serve_health_and_reflection() {
     }
     let session_services = listed_services(&cluster.session_url).await;
     assert!(session_services.iter().any(|name| name == "roster.session.v1.SessionService"), "{session_services:?}");
+    for url in [&cluster.directory_url, &cluster.session_url] {
+        let services = listed_services_v1alpha(url).await;
+        assert!(services.iter().any(|name| name.starts_with("roster.")), "v1alpha reflection on {url}: {services:?}");
+    }
+}
+
+/// The same listing over `grpc.reflection.v1alpha`, which older generic
+/// clients speak.
+async fn listed_services_v1alpha(url: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    let mut client = ServerReflectionClient::new(Cluster::channel(url).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    match responses.message().await.unwrap().unwrap().message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|service| service.name).collect()
+        }
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
 }
 
 /// Polls `check` every 100 ms for at most `limit`; true once it holds.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod errors;
 pub mod internal;
 pub mod metadata;
+pub mod reflection;
 pub mod shutdown;
 pub mod stack;
 pub mod telemetry;

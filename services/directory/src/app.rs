@@ -26,6 +26,7 @@ use roster_proto::directory::v1::user_service_server::UserServiceServer;
 use roster_server::client::lazy_channel;
 use roster_server::config::ServerLimits;
 use roster_server::internal::InternalToken;
+use roster_server::reflection::{reflection_v1, reflection_v1alpha};
 use roster_server::stack::grpc_server;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -116,10 +117,8 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(report_health(self.repository.clone(), health_reporter));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(roster_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let reflection = reflection_v1()?;
+        let reflection_v1alpha = reflection_v1alpha()?;
         let accounts = AccountGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
         let credentials =
             CredentialGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
@@ -135,6 +134,7 @@ impl Application {
         let served = grpc_server(&self.limits)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(AccountServiceServer::new(accounts))
             .add_service(CredentialServiceServer::new(credentials))
             .add_service(UserServiceServer::new(users))

@@ -14,6 +14,7 @@ use roster_proto::session::v1::session_service_server::SessionServiceServer;
 use roster_server::client::{lazy_channel, OutgoingInterceptor};
 use roster_server::config::ServerLimits;
 use roster_server::internal::InternalToken;
+use roster_server::reflection::{reflection_v1, reflection_v1alpha};
 use roster_server::stack::grpc_server;
 use roster_session_core::{InMemorySessionStore, SessionStore};
 use roster_session_redis::RedisSessionStore;
@@ -82,14 +83,13 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(report_health(self.broker.store().clone(), health_reporter));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(roster_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let reflection = reflection_v1()?;
+        let reflection_v1alpha = reflection_v1alpha()?;
         let sessions = SessionGrpc { broker: self.broker, internal_token: self.internal_token };
         let served = grpc_server(&self.limits)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(SessionServiceServer::new(sessions))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await;
