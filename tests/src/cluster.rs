@@ -77,6 +77,9 @@ pub struct Cluster {
     pub session_url: String,
     /// The internal service credential both were started with.
     pub internal_token: String,
+    /// The directory's database (a SQLite file or a fresh PostgreSQL
+    /// database), for the few test-only shortcuts in `crate::fixtures`.
+    pub database_url: String,
     directory: Child,
     session: Child,
     _database: Option<FreshDatabase>,
@@ -119,6 +122,14 @@ fn configure_logs(command: &mut Command, capture_to: Option<&std::path::Path>) -
 impl Cluster {
     /// Starts both services and waits until both report SERVING.
     pub async fn start(options: ClusterOptions) -> anyhow::Result<Self> {
+        Self::start_with_session_env(options, &[]).await
+    }
+
+    /// As [`Cluster::start`], with extra environment variables for the
+    /// broker (`ROSTER_SESSION__THROTTLE__SLOW_AFTER`, ...), set after the
+    /// harness's own so they win. (A function rather than a field of
+    /// `ClusterOptions`, which tests build as struct literals.)
+    pub async fn start_with_session_env(options: ClusterOptions, session_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let (database, database_url) = match options.database {
             DatabaseKind::Sqlite => {
@@ -148,6 +159,7 @@ impl Cluster {
                 .env("ROSTER_SESSION__REDIS__URL", url)
                 .env("ROSTER_SESSION__REDIS__KEY_PREFIX", format!("roster-e2e:{}:", uuid::Uuid::new_v4().simple()));
         }
+        session.envs(session_env.iter().copied());
         let capture = |name: &str| options.capture_debug_logs.then(|| data_dir.path().join(name));
         configure_logs(&mut session, capture("session.log").as_deref())?;
 
@@ -170,6 +182,7 @@ impl Cluster {
             directory_url,
             session_url,
             internal_token,
+            database_url,
             session: session.spawn()?,
             directory: directory.spawn()?,
             _database: database,
@@ -311,4 +324,58 @@ pub async fn health_status(url: &str) -> Option<i32> {
         .await
         .ok()
         .map(|response| response.get_ref().status)
+}
+
+/// Direct database access, for what the API cannot do yet or must never do.
+impl Cluster {
+    async fn database(&self) -> anyhow::Result<sea_orm::DatabaseConnection> {
+        Ok(sea_orm::Database::connect(&self.database_url).await?)
+    }
+
+    /// Runs one SQL statement against the directory's database, returning
+    /// the number of rows it touched. Tests use it to prove that the
+    /// database itself refuses what the rules forbid (R1).
+    pub async fn execute_sql(&self, sql: &str) -> anyhow::Result<u64> {
+        use sea_orm::ConnectionTrait;
+        let database = self.database().await?;
+        let outcome = database.execute_unprepared(sql).await;
+        database.close().await?;
+        Ok(outcome?.rows_affected())
+    }
+
+    /// The first column of every row `sql` returns, read as text.
+    pub async fn query_strings(&self, sql: &str) -> anyhow::Result<Vec<String>> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let database = self.database().await?;
+        let rows = database.query_all(Statement::from_string(database.get_database_backend(), sql)).await;
+        database.close().await?;
+        rows?.iter().map(|row| Ok(row.try_get_by_index::<String>(0)?)).collect()
+    }
+
+    /// TEST-ONLY SHORTCUT: clears a user's `must_change_password` flag in the
+    /// database, standing in for the password change flow that arrives with
+    /// issue 5. Users created by `CreateUser` must change their password at
+    /// first login (R10, R42), so without this their sessions could do
+    /// nothing; with it, a fixture user logs in to an unrestricted session.
+    pub async fn clear_password_change(&self, user_id: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(uuid::Uuid::parse_str(user_id).is_ok(), "not a user id: {user_id}");
+        let touched =
+            self.execute_sql(&format!("UPDATE users SET must_change_password = FALSE WHERE id = '{user_id}'")).await?;
+        anyhow::ensure!(touched == 1, "user {user_id} not found in the database");
+        Ok(())
+    }
+
+    /// A channel to the directory.
+    pub async fn directory_channel(&self) -> Channel {
+        Self::channel(&self.directory_url).await
+    }
+}
+
+/// A request carrying the internal service credential (`x-roster-internal`).
+pub fn with_internal_credential<T>(message: T, internal_token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("x-roster-internal", MetadataValue::try_from(internal_token).expect("ascii internal token"));
+    request
 }

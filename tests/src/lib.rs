@@ -8,6 +8,7 @@
 //! value is used as the log filter).
 
 pub mod cluster;
+pub mod fixtures;
 pub mod postgres;
 pub mod redis_process;
 pub mod status;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use roster_domain::access::policy::{
     check_assign_role, check_block_user, check_define_group, check_delete_user, check_edit_user, check_manage_user,
-    check_override, check_unassign_role,
+    check_outranks, check_override, check_unassign_role,
 };
 use roster_domain::access::{GroupNode, GroupTree, OverrideEffect, RoleAssignment, Scope};
 use roster_domain::ids::GroupId;
@@ -284,4 +284,30 @@ fn groups_manage_is_needed_to_define_groups() {
         &BTreeSet::new(),
     );
     assert_eq!(refusal(result), denied("MISSING_PERMISSION"));
+}
+
+#[test]
+fn r32_a_manager_cannot_manage_a_user_whose_roles_outrank_theirs() {
+    let fixture = Fixture::new();
+    let [store_a, _, _] = fixture.stores;
+    let manager = Person::new(&fixture, grants(vec![fixture.role("Manager", Scope::Store(store_a))]));
+    let actor = manager.actor(&fixture);
+    let store_administrator = Person::new(&fixture, grants(vec![fixture.role("Administrator", Scope::Store(store_a))]));
+    let team_member = Person::new(&fixture, grants(vec![fixture.role("Team member", Scope::Store(store_a))]));
+    // users.manage in store A alone would let the manager reset an administrator's password.
+    assert!(check_manage_user(&actor, &store_administrator.target()).is_ok());
+    let refused =
+        check_outranks(&actor, &store_administrator.target(), &fixture.catalog, &fixture.tree, fixture.account);
+    assert_eq!(refusal(refused), denied("NOT_ASSIGNABLE"));
+    assert!(check_outranks(&actor, &team_member.target(), &fixture.catalog, &fixture.tree, fixture.account).is_ok());
+    let owner = Person::new(&fixture, owner_grants(&fixture));
+    let owner_actor = owner.actor(&fixture);
+    assert!(check_outranks(
+        &owner_actor,
+        &store_administrator.target(),
+        &fixture.catalog,
+        &fixture.tree,
+        fixture.account
+    )
+    .is_ok());
 }

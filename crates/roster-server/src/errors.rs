@@ -59,6 +59,10 @@ pub fn status_from_error(error: DomainError) -> Status {
     for violation in error.field_violations() {
         details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
     }
+    // A uniqueness refusal names its field too, so a form can point at it.
+    if let DomainError::AlreadyExists { field, .. } = &error {
+        details.add_bad_request_violation(*field, "is already taken");
+    }
     Status::with_error_details(grpc_code(code), error.public_message(), details)
 }
 
@@ -131,6 +135,13 @@ mod tests {
         assert_eq!(status_reason(&status).as_deref(), Some("INVALID_FIELD"));
         let violations = status.get_details_bad_request().unwrap().field_violations;
         assert_eq!(violations[0].field, "owner.email");
+    }
+
+    #[test]
+    fn already_exists_names_the_taken_field() {
+        let status = status_from_error(DomainError::AlreadyExists { entity: "user", field: "email", reason: "EMAIL_TAKEN" });
+        assert_eq!(status.code(), Code::AlreadyExists);
+        assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "email");
     }
 
     #[test]

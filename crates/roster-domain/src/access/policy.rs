@@ -166,6 +166,33 @@ pub fn check_assign_role(
     Ok(())
 }
 
+/// R32 for acting on an existing user (edit, block, delete, set a password,
+/// change roles): the actor must outrank the target, i.e. could have granted
+/// every one of the target's role assignments (`check_assign_role` for each).
+/// Without this, a manager could take over a store-scoped administrator by
+/// resetting their password. Acting on oneself is left to the other checks.
+pub fn check_outranks(
+    actor: &Actor<'_>,
+    target: &TargetUser<'_>,
+    catalog: &PermissionCatalog,
+    tree: &GroupTree,
+    account: AccountFacts,
+) -> Result<(), DomainError> {
+    if actor.is_owner || actor.user_id == target.user_id {
+        return Ok(());
+    }
+    for assignment in target.assignments {
+        check_assign_role(actor, catalog, tree, account, assignment).map_err(|refusal| match refusal {
+            DomainError::PermissionDenied { reason, message } => DomainError::PermissionDenied {
+                reason,
+                message: format!("R32: you may only manage users whose roles you could grant; {message}"),
+            },
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// R32 (unassign) with the same conditions as assigning, and R5: only the
 /// owner may remove the owner's own roles (`FAILED_PRECONDITION`, rule R5,
 /// `OWNER_PROTECTED`).

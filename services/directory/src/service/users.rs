@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use roster_domain::access::policy::{
-    check_assign_role, check_block_user, check_delete_user, check_edit_user, check_manage_user, check_override,
-    check_unassign_role, TargetUser,
+    check_assign_role, check_block_user, check_delete_user, check_edit_user, check_manage_user, check_outranks,
+    check_override, check_unassign_role, TargetUser,
 };
 use roster_domain::access::{PermissionOverride, RoleAssignment};
 use roster_domain::audit::RequestContext;
@@ -65,6 +65,26 @@ fn target(profile: &UserProfile) -> TargetUser<'_> {
 impl Directory {
     async fn target_profile(&self, scope: &AdminScope, user_id: UserId) -> Result<UserProfile, DomainError> {
         self.repository.user_profile(scope.account_id(), user_id).await?.ok_or_else(user_not_found)
+    }
+
+    /// The user an act is about, whose roles the caller must outrank (R32):
+    /// a manager cannot take over a store-scoped administrator.
+    async fn existing_target(
+        &self,
+        scope: &AdminScope,
+        act: Act<'_>,
+        user_id: UserId,
+    ) -> Result<UserProfile, DomainError> {
+        let profile = self.target_profile(scope, user_id).await?;
+        let check = check_outranks(
+            &scope.actor(),
+            &target(&profile),
+            &scope.snapshot.catalog,
+            &scope.snapshot.groups,
+            scope.facts(),
+        );
+        self.authorize(scope, act, check).await?;
+        Ok(profile)
     }
 
     /// Checks what handing out `assignments` and `overrides` needs (R32).
@@ -218,7 +238,7 @@ impl Directory {
         let target_id = user_id.to_string();
         let act = Act::new("user.update", "user", Some(&target_id));
         let scope = self.admin_scope(caller, account_id, context, act).await?;
-        let current = self.target_profile(&scope, user_id).await?;
+        let current = self.existing_target(&scope, act, user_id).await?;
         self.authorize(&scope, act, check_edit_user(&scope.actor(), &target(&current))).await?;
         let access_fields_changed =
             patch.overrides.is_some() || patch.ip_allowlist.is_some() || patch.data_filters.is_some();
@@ -247,7 +267,7 @@ impl Directory {
         let target_id = user_id.to_string();
         let act = Act::new("user.delete", "user", Some(&target_id));
         let scope = self.admin_scope(caller, account_id, context, act).await?;
-        let current = self.target_profile(&scope, user_id).await?;
+        let current = self.existing_target(&scope, act, user_id).await?;
         self.authorize(&scope, act, check_delete_user(&scope.actor(), &target(&current))).await?;
         self.repository.delete_user(account_id, user_id, &scope.context).await?;
         self.end_sessions(account_id, user_id, "user_deleted").await
@@ -266,7 +286,7 @@ impl Directory {
         let target_id = user_id.to_string();
         let act = Act::new(if blocked { "user.block" } else { "user.unblock" }, "user", Some(&target_id));
         let scope = self.admin_scope(caller, account_id, context, act).await?;
-        let current = self.target_profile(&scope, user_id).await?;
+        let current = self.existing_target(&scope, act, user_id).await?;
         self.authorize(&scope, act, check_block_user(&scope.actor(), &target(&current))).await?;
         self.repository.set_user_blocked(account_id, user_id, blocked, &scope.context).await?;
         if blocked {
@@ -298,7 +318,7 @@ impl Directory {
             });
             return self.authorize(&scope, act, refusal).await.map(|()| None);
         }
-        let current = self.target_profile(&scope, user_id).await?;
+        let current = self.existing_target(&scope, act, user_id).await?;
         self.authorize(&scope, act, check_edit_user(&scope.actor(), &target(&current))).await?;
         let (password, generated) = match password {
             Some(password) => (password, None),
@@ -325,7 +345,7 @@ impl Directory {
         let target_id = user_id.to_string();
         let act = Act::new("role.assign", "user", Some(&target_id));
         let scope = self.admin_scope(caller, account_id, context, act).await?;
-        let current = self.target_profile(&scope, user_id).await?;
+        let current = self.existing_target(&scope, act, user_id).await?;
         let actor = scope.actor();
         self.authorize(&scope, act, check_manage_user(&actor, &target(&current))).await?;
         let check =
@@ -347,7 +367,7 @@ impl Directory {
         let target_id = user_id.to_string();
         let act = Act::new("role.unassign", "user", Some(&target_id));
         let scope = self.admin_scope(caller, account_id, context, act).await?;
-        let current = self.target_profile(&scope, user_id).await?;
+        let current = self.existing_target(&scope, act, user_id).await?;
         let actor = scope.actor();
         self.authorize(&scope, act, check_manage_user(&actor, &target(&current))).await?;
         let check = check_unassign_role(
