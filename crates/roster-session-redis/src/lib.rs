@@ -1,5 +1,7 @@
 //! The Redis [`SessionStore`]: sessions shared by every broker replica, one
-//! live session per credential (R36) enforced by Redis itself.
+//! live session per credential (R36) enforced by Redis itself; and the
+//! Redis [`RedisLoginThrottle`], counting failed logins per source for every
+//! replica (R39; its key layout is in its own module).
 //!
 //! # Key layout (Cluster-safe)
 //!
@@ -31,6 +33,7 @@
 //!   messages or logs.
 
 mod reply;
+mod throttle;
 
 use std::fmt;
 use std::time::Duration as StdDuration;
@@ -41,6 +44,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script, ScriptInvocation, Value};
 use roster_domain::ids::SessionId;
 use roster_session_core::{CredentialKey, NewSession, SessionStore, SessionStoreError, SessionToken, Validation};
+pub use throttle::RedisLoginThrottle;
 
 /// How long one connection attempt may take before it counts as failed.
 const CONNECTION_TIMEOUT: StdDuration = StdDuration::from_secs(1);
@@ -94,16 +98,7 @@ impl RedisSessionStore {
     /// tests can share one Redis. Fails with `Unavailable` when Redis cannot
     /// be reached now; after that, reconnection is automatic.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, SessionStoreError> {
-        // The url may hold a password: it never goes into an error message.
-        let client = redis::Client::open(url)
-            .map_err(|error| SessionStoreError::Unavailable(format!("invalid redis url ({:?})", error.kind())))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let connection = ConnectionManager::new_with_config(client, config).await.map_err(store_error)?;
+        let connection = connection_manager(url).await?;
         Ok(Self { connection, key_prefix: key_prefix.to_owned(), scripts: Scripts::new() })
     }
 
@@ -182,6 +177,21 @@ impl fmt::Debug for RedisSessionStore {
         // Not the connection: its client info would print the url's password.
         formatter.debug_struct("RedisSessionStore").field("key_prefix", &self.key_prefix).finish_non_exhaustive()
     }
+}
+
+/// A self-reconnecting connection to the Redis at `url`, failing fast while
+/// Redis is down. Fails with `Unavailable` when Redis cannot be reached now.
+async fn connection_manager(url: &str) -> Result<ConnectionManager, SessionStoreError> {
+    // The url may hold a password: it never goes into an error message.
+    let client = redis::Client::open(url)
+        .map_err(|error| SessionStoreError::Unavailable(format!("invalid redis url ({:?})", error.kind())))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(RECONNECT_RETRIES)
+        .set_min_delay(RECONNECT_MIN_DELAY)
+        .set_max_delay(RECONNECT_MAX_DELAY);
+    ConnectionManager::new_with_config(client, config).await.map_err(store_error)
 }
 
 fn millis(time: DateTime<Utc>) -> i64 {

@@ -1,6 +1,7 @@
 //! Building and running the broker: `Application::build` picks the session
-//! store (Redis when configured, in-process otherwise) and binds the
-//! listener; `run_until_stopped` serves until shutdown.
+//! store and the login throttle (both in Redis when configured, in-process
+//! otherwise) and binds the listener; `run_until_stopped` serves until
+//! shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,8 +17,8 @@ use roster_server::config::ServerLimits;
 use roster_server::internal::InternalToken;
 use roster_server::reflection::{reflection_v1, reflection_v1alpha};
 use roster_server::stack::grpc_server;
-use roster_session_core::{InMemorySessionStore, SessionStore};
-use roster_session_redis::RedisSessionStore;
+use roster_session_core::{InMemoryLoginThrottle, InMemorySessionStore, LoginThrottle, SessionStore};
+use roster_session_redis::{RedisLoginThrottle, RedisSessionStore};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
@@ -45,16 +46,20 @@ impl Application {
 
     /// Builds with an injected clock (tests move time instead of sleeping).
     pub async fn build_with_clock(settings: SessionSettings, clock: SharedClock) -> anyhow::Result<Self> {
-        let store: Arc<dyn SessionStore> = match &settings.redis.url {
+        let throttle_policy = settings.throttle.policy().context("reading the throttle settings")?;
+        // The throttle counts where the sessions live, so that every replica
+        // sharing a Redis sees every failure (R39).
+        let (store, throttle): (Arc<dyn SessionStore>, Arc<dyn LoginThrottle>) = match &settings.redis.url {
             Some(url) if !url.trim().is_empty() => {
-                tracing::info!("sessions in redis");
-                Arc::new(
-                    RedisSessionStore::connect(url, &settings.redis.key_prefix).await.context("connecting to redis")?,
-                )
+                tracing::info!("sessions and login failure counts in redis");
+                let store =
+                    RedisSessionStore::connect(url, &settings.redis.key_prefix).await.context("connecting to redis")?;
+                let throttle = RedisLoginThrottle::sharing_connection_of(&store, throttle_policy);
+                (Arc::new(store), Arc::new(throttle))
             }
             _ => {
                 tracing::info!("no redis configured: sessions in process memory (embedded default)");
-                Arc::new(InMemorySessionStore::default())
+                (Arc::new(InMemorySessionStore::default()), Arc::new(InMemoryLoginThrottle::new(throttle_policy)))
             }
         };
         let internal_token = InternalToken::resolve(settings.internal_token.clone(), &settings.data_dir)
@@ -67,7 +72,7 @@ impl Application {
             idle: chrono::Duration::seconds(settings.idle_timeout_seconds as i64),
             absolute: chrono::Duration::seconds(settings.absolute_lifetime_seconds as i64),
         };
-        let broker = Broker::new(store, directory, clock, timeouts);
+        let broker = Broker::new(store, throttle, directory, clock, timeouts);
         let listener = TcpListener::bind(&settings.listen_address)
             .await
             .with_context(|| format!("binding {}", settings.listen_address))?;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use roster_server::config::{ServerLimits, TelemetrySettings};
+use roster_session_core::{InvalidThrottlePolicy, ThrottlePolicy};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -23,6 +24,50 @@ impl Default for RedisSettings {
     }
 }
 
+/// R39, per-source throttling: failed logins from one client address (an
+/// IPv6 address counts by its /64) within a sliding window slow, then
+/// refuse, further logins from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ThrottleSettings {
+    /// Length of the sliding window failures are counted in.
+    pub window_seconds: u64,
+    /// From this many failures in the window, each login waits first.
+    pub slow_after: u32,
+    /// From this many failures in the window, logins are refused with
+    /// `RESOURCE_EXHAUSTED` (`LOGIN_THROTTLED`) without a password check.
+    pub refuse_after: u32,
+    /// Wait per failure from `slow_after` on (at most 2 seconds in all).
+    pub delay_per_failure_ms: u64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        let policy = ThrottlePolicy::default();
+        Self {
+            window_seconds: policy.window().num_seconds().unsigned_abs(),
+            slow_after: policy.slow_after(),
+            refuse_after: policy.refuse_after(),
+            delay_per_failure_ms: policy.delay_per_failure().as_millis() as u64,
+        }
+    }
+}
+
+impl ThrottleSettings {
+    /// The policy these settings describe, if it can work.
+    pub fn policy(&self) -> Result<ThrottlePolicy, InvalidThrottlePolicy> {
+        // Clamped only so the conversion cannot overflow: the policy refuses
+        // any window beyond a day anyway.
+        let window_seconds = self.window_seconds.min(u64::from(u32::MAX)) as i64;
+        ThrottlePolicy::new(
+            chrono::Duration::seconds(window_seconds),
+            self.slow_after,
+            self.refuse_after,
+            std::time::Duration::from_millis(self.delay_per_failure_ms),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SessionSettings {
@@ -39,6 +84,8 @@ pub struct SessionSettings {
     pub idle_timeout_seconds: u64,
     /// R37: a session dies this long after login, used or not.
     pub absolute_lifetime_seconds: u64,
+    /// R39: per-source login throttling.
+    pub throttle: ThrottleSettings,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -53,8 +100,27 @@ impl Default for SessionSettings {
             internal_token: None,
             idle_timeout_seconds: 15 * 60,
             absolute_lifetime_seconds: 12 * 60 * 60,
+            throttle: ThrottleSettings::default(),
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_throttle_settings_are_the_default_policy() {
+        assert_eq!(ThrottleSettings::default().policy(), Ok(ThrottlePolicy::default()));
+    }
+
+    #[test]
+    fn throttle_settings_that_cannot_work_are_refused() {
+        let defaults = ThrottleSettings::default();
+        assert!(ThrottleSettings { window_seconds: 0, ..defaults }.policy().is_err());
+        assert!(ThrottleSettings { window_seconds: u64::MAX, ..defaults }.policy().is_err());
+        assert!(ThrottleSettings { slow_after: 60, refuse_after: 50, ..defaults }.policy().is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! Login, validation, logout and revocation (R35–R38).
+//! Login, validation, logout and revocation (R35–R38), and per-source login
+//! throttling (R39).
 
 use std::sync::Arc;
 
@@ -7,10 +8,13 @@ use roster_domain::clock::SharedClock;
 use roster_domain::ids::{AccountId, SessionId, UserId};
 use roster_domain::DomainError;
 use roster_proto::directory::v1::credential_service_client::CredentialServiceClient;
-use roster_proto::directory::v1::VerifyCredentialsRequest;
+use roster_proto::directory::v1::{VerifiedPrincipal, VerifyCredentialsRequest};
 use roster_server::client::OutgoingInterceptor;
 use roster_server::errors::error_from_status;
-use roster_session_core::{CredentialKey, EndReason, NewSession, SessionStore, SessionToken, Validation};
+use roster_session_core::{
+    source_of_client_address, CredentialKey, EndReason, LoginThrottle, NewSession, SessionStore, SessionStoreError,
+    SessionToken, ThrottleDecision, Validation,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
@@ -60,6 +64,8 @@ pub struct Timeouts {
 #[derive(Debug, Clone)]
 pub struct Broker {
     store: Arc<dyn SessionStore>,
+    /// Failed logins per client address, shared by every replica (R39).
+    throttle: Arc<dyn LoginThrottle>,
     directory: DirectoryClient,
     clock: SharedClock,
     timeouts: Timeouts,
@@ -78,23 +84,37 @@ pub fn dead_session_error(reason: Option<EndReason>) -> DomainError {
     }
 }
 
+/// A throttle store that cannot answer: the login fails closed.
+fn throttle_error(error: SessionStoreError) -> DomainError {
+    match error {
+        SessionStoreError::Unavailable(_) => DomainError::unavailable("login throttle store", error),
+        SessionStoreError::Corrupt(_) => DomainError::internal("reading login failure counts", error),
+    }
+}
+
 impl Broker {
     pub fn new(
         store: Arc<dyn SessionStore>,
+        throttle: Arc<dyn LoginThrottle>,
         directory: DirectoryClient,
         clock: SharedClock,
         timeouts: Timeouts,
     ) -> Self {
-        Self { store, directory, clock, timeouts }
+        Self { store, throttle, directory, clock, timeouts }
     }
 
     pub fn store(&self) -> &Arc<dyn SessionStore> {
         &self.store
     }
 
-    /// R35, R36: the directory checks the credentials; the store opens the
-    /// session and ends the previous one of the same credential atomically.
+    /// R35, R36, R39: a source with too many recent failures is slowed or
+    /// refused before anything else; then the directory checks the
+    /// credentials (a refusal counts against the source); the store opens
+    /// the session and ends the previous one of the same credential
+    /// atomically.
     pub async fn login(&self, attempt: LoginAttempt) -> Result<OpenedSession, DomainError> {
+        let source = source_of_client_address(&attempt.client_address);
+        self.wait_for_throttle(&source).await?;
         let request = VerifyCredentialsRequest {
             account: attempt.account,
             login_name: attempt.login_name,
@@ -102,15 +122,7 @@ impl Broker {
             client_address: attempt.client_address.clone(),
             user_agent: attempt.user_agent.clone(),
         };
-        let verified = self
-            .directory
-            .clone()
-            .verify_credentials(request)
-            .await
-            .map_err(|status| error_from_status(status, "directory"))?
-            .into_inner()
-            .principal
-            .ok_or_else(|| DomainError::internal("verifying credentials", "the directory returned no principal"))?;
+        let verified = self.verify_credentials(request, &source).await?;
         let malformed =
             |_| DomainError::internal("verifying credentials", "the directory returned a malformed principal");
         let principal = StoredPrincipal {
@@ -153,6 +165,56 @@ impl Broker {
             absolute_expires_at,
             principal,
         })
+    }
+
+    /// R39: refuses a source with too many recent failed logins, or makes
+    /// it wait first. Fails closed when the counts cannot be read.
+    async fn wait_for_throttle(&self, source: &str) -> Result<(), DomainError> {
+        match self.throttle.check(source, self.clock.now()).await.map_err(throttle_error)? {
+            ThrottleDecision::Allow => Ok(()),
+            ThrottleDecision::Delay(delay) => {
+                tracing::debug!(
+                    source,
+                    delay_ms = delay.as_millis() as u64,
+                    "login slowed: recent failures from source"
+                );
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            ThrottleDecision::Refuse { retry_after } => {
+                let retry_seconds = (retry_after.num_milliseconds() + 999) / 1000;
+                tracing::info!(source, retry_seconds, "login refused: too many failures from source");
+                Err(DomainError::ResourceExhausted {
+                    reason: "LOGIN_THROTTLED",
+                    message: format!("too many failed logins from this address; retry in {retry_seconds} s"),
+                })
+            }
+        }
+    }
+
+    /// Asks the directory to verify the credentials; a refusal is counted
+    /// against `source` before it is returned.
+    async fn verify_credentials(
+        &self,
+        request: VerifyCredentialsRequest,
+        source: &str,
+    ) -> Result<VerifiedPrincipal, DomainError> {
+        let response = match self.directory.clone().verify_credentials(request).await {
+            Ok(response) => response,
+            Err(status) => {
+                let error = error_from_status(status, "directory");
+                if error.reason() == DomainError::invalid_credentials().reason() {
+                    // Fail closed: a failure that cannot be counted is not
+                    // answered as an ordinary one.
+                    self.throttle.record_failure(source, self.clock.now()).await.map_err(throttle_error)?;
+                }
+                return Err(error);
+            }
+        };
+        response
+            .into_inner()
+            .principal
+            .ok_or_else(|| DomainError::internal("verifying credentials", "the directory returned no principal"))
     }
 
     /// R37, R40: the principal of a live session; slides its idle timer.
