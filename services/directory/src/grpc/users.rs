@@ -17,7 +17,7 @@ use super::convert::{role_assignment_message, user_profile_message};
 use super::parse::{self, page_request, page_token};
 use super::{caller_of, unparsed};
 use crate::auth::Authenticator;
-use crate::service::users::{CopyUser, CreateUser};
+use crate::service::users::{CopyUser, CreateUser, CreatedUser};
 use crate::service::Directory;
 
 pub struct UserGrpc {
@@ -165,6 +165,14 @@ fn parse_user_filter(
     }
 }
 
+/// A new user, with the generated password shown this once (R10, R13).
+fn created_user_response(created: CreatedUser) -> proto::CreateUserResponse {
+    proto::CreateUserResponse {
+        user: Some(user_profile_message(&created.profile, &created.groups)),
+        temporary_password: created.temporary_password.map(|password| password.expose().to_owned()).unwrap_or_default(),
+    }
+}
+
 #[tonic::async_trait]
 impl UserService for UserGrpc {
     async fn create_user(
@@ -175,13 +183,7 @@ impl UserService for UserGrpc {
         let (account_id, command) = parse_create_user(request.get_ref()).map_err(status_from_error)?;
         let created =
             self.directory.create_user(&caller, context, account_id, command).await.map_err(status_from_error)?;
-        Ok(Response::new(proto::CreateUserResponse {
-            user: Some(user_profile_message(&created.profile, &created.groups)),
-            temporary_password: created
-                .temporary_password
-                .map(|password| password.expose().to_owned())
-                .unwrap_or_default(),
-        }))
+        Ok(Response::new(created_user_response(created)))
     }
 
     async fn get_user(&self, request: Request<proto::GetUserRequest>) -> Result<Response<proto::User>, Status> {
@@ -261,13 +263,7 @@ impl UserService for UserGrpc {
         let (account_id, command) = parse_copy_user(request.get_ref()).map_err(status_from_error)?;
         let created =
             self.directory.copy_user(&caller, context, account_id, command).await.map_err(status_from_error)?;
-        Ok(Response::new(proto::CreateUserResponse {
-            user: Some(user_profile_message(&created.profile, &created.groups)),
-            temporary_password: created
-                .temporary_password
-                .map(|password| password.expose().to_owned())
-                .unwrap_or_default(),
-        }))
+        Ok(Response::new(created_user_response(created)))
     }
 
     async fn set_user_password(
