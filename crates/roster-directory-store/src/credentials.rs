@@ -1,22 +1,161 @@
-//! [`CredentialRepository`]: what a login needs, and its audit trail.
+//! [`CredentialRepository`]: what a login needs, its lockout (R39), and its
+//! audit trail.
+//!
+//! The lockout columns (`failed_login_count`, `pending_logins`,
+//! `locked_until`) are not in the `users` entity: only this module reads or
+//! writes them, through the query builder, so that every other read and
+//! write of users stays as it was. A reservation reads and writes them under
+//! the row's write lock and applies `roster_domain::lockout`'s rule; the end
+//! of an attempt is one atomic `UPDATE`.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use roster_domain::audit::{AuditOutcome, AuditRecord, RequestContext};
+use roster_domain::ids::{AccountId, UserId};
+use roster_domain::lockout::{AttemptReservation, LockoutPolicy, LockoutState};
 use roster_domain::names::{AccountKey, LoginName};
 use roster_domain::repository::{CredentialRepository, LoginAttempt, LoginCandidate};
 use roster_domain::DomainError;
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::sea_query::{Condition, Expr, LockType, Query, SimpleExpr, UpdateStatement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DeriveIden, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, TransactionTrait,
+};
 use serde_json::json;
 
 use crate::accounts::find_account_row;
 use crate::audit::append_audit_event;
 use crate::convert::{
-    account_from_row, ip_allowlist_from_row, membership_from_row, password_hash_from_row, user_from_row,
+    account_from_row, ip_allowlist_from_row, membership_from_row, password_hash_from_row, storable_time, user_from_row,
 };
 use crate::entity::{groups, role_assignments, users};
-use crate::error::failed;
+use crate::error::{corrupt_row, failed, user_not_found};
 use crate::store::SeaDirectoryStore;
+
+/// The lockout columns of `users` (R39), added by the third migration.
+#[derive(DeriveIden)]
+enum Lockout {
+    FailedLoginCount,
+    PendingLogins,
+    LockedUntil,
+}
+
+/// The lockout columns of one user row, as read.
+#[derive(Debug, FromQueryResult)]
+struct LockoutRow {
+    failed_login_count: i32,
+    pending_logins: i32,
+    locked_until: Option<DateTime<Utc>>,
+}
+
+impl LockoutRow {
+    fn into_state(self) -> Result<LockoutState, DomainError> {
+        let count = |column: &'static str, value: i32| {
+            u32::try_from(value).map_err(|error| corrupt_row("users", column, error))
+        };
+        Ok(LockoutState {
+            failed_login_count: count("failed_login_count", self.failed_login_count)?,
+            pending_logins: count("pending_logins", self.pending_logins)?,
+            locked_until: self.locked_until,
+        })
+    }
+}
+
+/// `pending_logins - 1`, never below zero (`lockout::after_release`).
+fn one_pending_fewer() -> SimpleExpr {
+    Expr::cust("CASE WHEN pending_logins > 0 THEN pending_logins - 1 ELSE 0 END")
+}
+
+/// The end of an allowed attempt that failed: `lockout::after_release`.
+fn release_statement(this_user: Condition) -> UpdateStatement {
+    Query::update()
+        .table(users::Entity)
+        .value(Lockout::PendingLogins, one_pending_fewer())
+        .cond_where(this_user)
+        .to_owned()
+}
+
+/// The end of an allowed attempt that succeeded: `lockout::after_success`.
+fn success_statement(this_user: Condition) -> UpdateStatement {
+    Query::update()
+        .table(users::Entity)
+        .value(Lockout::FailedLoginCount, 0)
+        .value(Lockout::PendingLogins, one_pending_fewer())
+        .value(Lockout::LockedUntil, Option::<DateTime<Utc>>::None)
+        .cond_where(this_user)
+        .to_owned()
+}
+
+/// Stores `state` as the lockout columns of the user `this_user` selects.
+async fn write_lockout(
+    transaction: &DatabaseTransaction,
+    this_user: Condition,
+    state: LockoutState,
+) -> Result<(), DomainError> {
+    let count = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+    let statement = Query::update()
+        .table(users::Entity)
+        .value(Lockout::FailedLoginCount, count(state.failed_login_count))
+        .value(Lockout::PendingLogins, count(state.pending_logins))
+        .value(Lockout::LockedUntil, state.locked_until.map(storable_time))
+        .cond_where(this_user)
+        .to_owned();
+    let backend = transaction.get_database_backend();
+    transaction.execute(backend.build(&statement)).await.map_err(failed("writing a login lockout"))?;
+    Ok(())
+}
+
+impl SeaDirectoryStore {
+    /// Begins a transaction holding the write lock of one user row and
+    /// returns it with the row's lockout state, or `None` when the user is
+    /// not there. PostgreSQL: `SELECT ... FOR NO KEY UPDATE` on the row, so
+    /// only attempts at the same credential wait for each other. SQLite: the
+    /// first statement is a no-op write of the row, which takes the
+    /// database's write lock at once (see `write`).
+    async fn begin_lockout_write(
+        &self,
+        this_user: Condition,
+    ) -> Result<Option<(DatabaseTransaction, LockoutState)>, DomainError> {
+        let transaction = self.database.begin().await.map_err(failed("starting a login reservation"))?;
+        let backend = self.database.get_database_backend();
+        let mut select = Query::select()
+            .columns([Lockout::FailedLoginCount, Lockout::PendingLogins, Lockout::LockedUntil])
+            .from(users::Entity)
+            .cond_where(this_user.clone())
+            .to_owned();
+        if backend == DatabaseBackend::Postgres {
+            select.lock(LockType::NoKeyUpdate);
+        } else {
+            let touched = Query::update()
+                .table(users::Entity)
+                .value(Lockout::FailedLoginCount, Expr::col(Lockout::FailedLoginCount))
+                .cond_where(this_user)
+                .to_owned();
+            let touched = transaction
+                .execute(backend.build(&touched))
+                .await
+                .map_err(failed("locking a login's lockout state"))?;
+            if touched.rows_affected() == 0 {
+                return Ok(None);
+            }
+        }
+        let row = LockoutRow::find_by_statement(backend.build(&select))
+            .one(&transaction)
+            .await
+            .map_err(failed("reading a login's lockout state"))?;
+        match row {
+            Some(row) => Ok(Some((transaction, row.into_state()?))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The condition selecting `user_id` of `account_id`.
+fn user_of_account(account_id: AccountId, user_id: UserId) -> Condition {
+    Condition::all()
+        .add(users::Column::Id.eq(user_id.to_string()))
+        .add(users::Column::AccountId.eq(account_id.to_string()))
+}
 
 #[async_trait]
 impl CredentialRepository for SeaDirectoryStore {
@@ -60,6 +199,37 @@ impl CredentialRepository for SeaDirectoryStore {
         Ok(Some(LoginCandidate { account, user, password_hash, groups, ip_allowlist }))
     }
 
+    #[tracing::instrument(name = "directory_store.reserve_login_attempt", skip_all, fields(%user_id))]
+    async fn reserve_login_attempt(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        policy: LockoutPolicy,
+    ) -> Result<AttemptReservation, DomainError> {
+        let this_user = user_of_account(account_id, user_id);
+        let Some((transaction, state)) = self.begin_lockout_write(this_user.clone()).await? else {
+            return Err(user_not_found());
+        };
+        let (next, reservation) = policy.reserve(state, storable_time(now));
+        if next != state {
+            write_lockout(&transaction, this_user, next).await?;
+        }
+        transaction.commit().await.map_err(failed("committing a login reservation"))?;
+        if let AttemptReservation::Locked { until } = reservation {
+            tracing::debug!(%until, "credential locked");
+        }
+        Ok(reservation)
+    }
+
+    #[tracing::instrument(name = "directory_store.release_login_attempt", skip_all, fields(%user_id))]
+    async fn release_login_attempt(&self, account_id: AccountId, user_id: UserId) -> Result<(), DomainError> {
+        let backend = self.database.get_database_backend();
+        let statement = release_statement(user_of_account(account_id, user_id));
+        self.database.execute(backend.build(&statement)).await.map_err(failed("releasing a login attempt"))?;
+        Ok(())
+    }
+
     #[tracing::instrument(
         name = "directory_store.record_login",
         skip_all,
@@ -80,6 +250,10 @@ impl CredentialRepository for SeaDirectoryStore {
                 .exec(&transaction)
                 .await
                 .map_err(failed("recording a login time"))?;
+            // R39: a success ends the run of failures, and any lock.
+            let backend = transaction.get_database_backend();
+            let reset = success_statement(Condition::all().add(this_user.clone()));
+            transaction.execute(backend.build(&reset)).await.map_err(failed("resetting a login lockout"))?;
             // R17: the first successful login turns an invitation active.
             let activated = users::Entity::update_many()
                 .col_expr(users::Column::Status, Expr::value("active"))

@@ -72,6 +72,33 @@ fn create_sqlite_parent_directory(url: &str) -> Result<(), DomainError> {
     std::fs::create_dir_all(parent).map_err(|error| DomainError::unavailable(DATABASE, error))
 }
 
+/// Replicas opening a fresh SQLite file together race to switch it to WAL;
+/// that lock upgrade answers SQLITE_BUSY at once instead of waiting out the
+/// busy timeout. Such a start-up collision is retried a few times; any other
+/// failure is final.
+async fn connect_with_start_up_retries(
+    options: ConnectOptions,
+    backend: DatabaseBackend,
+) -> Result<DatabaseConnection, DomainError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match Database::connect(options.clone()).await {
+            Ok(database) => return Ok(database),
+            Err(error)
+                if backend == DatabaseBackend::Sqlite
+                    && attempt < ATTEMPTS
+                    && error.to_string().contains("database is locked") =>
+            {
+                tracing::debug!(attempt, "sqlite busy while opening, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(DomainError::unavailable(DATABASE, error)),
+        }
+    }
+}
+
 impl SeaDirectoryStore {
     /// Connects to `url` (`sqlite://path/to/file.db?mode=rwc`,
     /// `sqlite::memory:` or `postgres://user@host/db`), sets the pool up and
@@ -103,7 +130,7 @@ impl SeaDirectoryStore {
         } else {
             options.max_connections(POSTGRES_MAX_CONNECTIONS);
         }
-        let database = Database::connect(options).await.map_err(|error| DomainError::unavailable(DATABASE, error))?;
+        let database = connect_with_start_up_retries(options, backend).await?;
         run_migrations(&database).await.map_err(|error| database_error("applying migrations", error))?;
         tracing::info!(backend = ?backend, "directory database ready");
         Ok(Self { database, clock: Arc::new(SystemClock) })

@@ -14,6 +14,7 @@ pub mod error;
 pub mod filters;
 pub mod groups;
 pub mod ids;
+pub mod lockout;
 pub mod names;
 pub mod network;
 pub mod paging;

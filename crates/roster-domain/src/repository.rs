@@ -15,6 +15,7 @@ use crate::audit::{AuditOutcome, RequestContext};
 use crate::error::DomainError;
 use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
 use crate::ids::{AccountId, AuditEventId, GroupId, StoreId, UserId};
+use crate::lockout::{AttemptReservation, LockoutPolicy};
 use crate::names::{AccountKey, DisplayName, LoginName};
 use crate::network::IpAllowlist;
 use crate::paging::{Page, PageRequest};
@@ -92,8 +93,33 @@ pub trait CredentialRepository: Send + Sync {
         login: &LoginName,
     ) -> Result<Option<LoginCandidate>, DomainError>;
 
+    /// Reserves one login attempt of a known user under `policy` (R39),
+    /// atomically, so that parallel attempts each see the previous ones
+    /// (see [`LockoutPolicy::reserve`]): a running lock answers `Locked`, or
+    /// `Settling` while attempts that may still lift it are in flight;
+    /// otherwise the attempt is counted as a failure before its password is
+    /// checked, and the attempt reaching `policy.max_failures` locks the
+    /// credential until `now + policy.lock_for`. An `Allowed` attempt must
+    /// end in `record_login` with a success, or in
+    /// [`release_login_attempt`](Self::release_login_attempt). `NotFound`
+    /// (`USER_NOT_FOUND`) when the user is gone.
+    async fn reserve_login_attempt(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        policy: LockoutPolicy,
+    ) -> Result<AttemptReservation, DomainError>;
+
+    /// An `Allowed` attempt ended without success (refused, wrong password,
+    /// or an error): it stays counted and is no longer in flight. One
+    /// atomic statement; a user that is gone is not an error.
+    async fn release_login_attempt(&self, account_id: AccountId, user_id: UserId) -> Result<(), DomainError>;
+
     /// Records a login attempt (`session.login` audit event, R43); on success
-    /// an `invited` user becomes `active` (R17), in the same transaction.
+    /// an `invited` user becomes `active` (R17) and the lockout count and
+    /// lock are cleared (R39; the attempt is no longer in flight), in the
+    /// same transaction.
     async fn record_login(&self, attempt: &LoginAttempt, context: &RequestContext) -> Result<(), DomainError>;
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use roster_directory_store::SeaDirectoryStore;
 use roster_domain::account::NewOwner;
+use roster_domain::clock::{SharedClock, SystemClock};
 use roster_domain::names::{DisplayName, EmailAddress, LoginName};
 use roster_domain::password::{HashingPool, Password, PasswordHasher};
 use roster_domain::presets::Presets;
@@ -45,7 +46,7 @@ use crate::grpc::permissions::PermissionGrpc;
 use crate::grpc::stores::StoreGrpc;
 use crate::grpc::users::{RoleGrpc, UserGrpc};
 use crate::service::revoker::SessionRevoker;
-use crate::service::Directory;
+use crate::service::{Directory, LoginPolicy};
 use crate::settings::DirectorySettings;
 
 /// The names under which health is reported, besides the overall `""`.
@@ -73,8 +74,15 @@ pub struct Application {
 
 impl Application {
     /// Connects the database (running migrations), bootstraps the platform
-    /// operator on first start, and binds the listener.
+    /// operator on first start, and binds the listener; time is the wall
+    /// clock's.
     pub async fn build(settings: DirectorySettings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with an injected clock for the login rules
+    /// (tests move time instead of sleeping through a 30-minute lockout).
+    pub async fn build_with_clock(settings: DirectorySettings, clock: SharedClock) -> anyhow::Result<Self> {
         let presets = match &settings.presets_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -83,7 +91,12 @@ impl Application {
             }
             None => Presets::builtin(),
         };
-        let store = SeaDirectoryStore::connect(&settings.database_url()).await.context("opening the database")?;
+        let store = SeaDirectoryStore::connect(&settings.database_url())
+            .await
+            .context("opening the database")?
+            // One "now" for the whole directory: audit times and last-login
+            // times agree with the login rules.
+            .with_clock(clock.clone());
         let repository: Arc<dyn DirectoryRepository> = Arc::new(store);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let workers = match settings.hashing_workers {
@@ -100,7 +113,8 @@ impl Application {
         let broker_channel = lazy_channel(&settings.broker_url)?;
         let authenticator = Authenticator::new(broker_channel.clone(), internal_token.clone());
         let revoker = SessionRevoker::new(broker_channel, internal_token);
-        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker);
+        let login = LoginPolicy { clock, lockout: settings.lockout.policy() };
+        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker, login);
         bootstrap_platform_operator(&directory, &settings).await?;
         let listener = TcpListener::bind(&settings.listen_address)
             .await

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use roster_domain::lockout::LockoutPolicy;
 use roster_domain::password::Argon2Settings;
 use roster_server::config::{ServerLimits, TelemetrySettings};
 use secrecy::SecretString;
@@ -47,6 +48,33 @@ impl Default for BootstrapSettings {
     }
 }
 
+/// Per-credential lockout (R39): `lockout.max_failures` consecutive failed
+/// logins lock a credential for `lockout.lock_minutes`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct LockoutSettings {
+    /// Failures that lock; at least 1 (0 counts as 1).
+    pub max_failures: u32,
+    pub lock_minutes: u32,
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        let policy = LockoutPolicy::default();
+        Self { max_failures: policy.max_failures, lock_minutes: policy.lock_for.num_minutes() as u32 }
+    }
+}
+
+impl LockoutSettings {
+    /// The rule these settings describe.
+    pub fn policy(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            max_failures: self.max_failures.max(1),
+            lock_for: chrono::Duration::minutes(i64::from(self.lock_minutes)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DirectorySettings {
@@ -69,6 +97,7 @@ pub struct DirectorySettings {
     /// Hashings allowed to wait for a worker before further logins are
     /// refused with RESOURCE_EXHAUSTED; four per worker when 0.
     pub hashing_queue: usize,
+    pub lockout: LockoutSettings,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -87,6 +116,7 @@ impl Default for DirectorySettings {
             argon2: Argon2Settings::default(),
             hashing_workers: 0,
             hashing_queue: 0,
+            lockout: LockoutSettings::default(),
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }
@@ -101,5 +131,41 @@ impl DirectorySettings {
             Some(url) if !url.trim().is_empty() => url.clone(),
             _ => format!("sqlite://{}?mode=rwc", self.data_dir.join("directory.db").display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use roster_server::config::load_section;
+
+    use super::*;
+
+    #[test]
+    fn r39_lockout_defaults_to_ten_failures_and_thirty_minutes() {
+        let settings: DirectorySettings = load_section("directory", None, &HashMap::new()).unwrap();
+        assert_eq!(settings.lockout, LockoutSettings { max_failures: 10, lock_minutes: 30 });
+        assert_eq!(settings.lockout.policy(), LockoutPolicy::default());
+    }
+
+    #[test]
+    fn lockout_keys_come_from_the_example_file_and_the_environment() {
+        let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../roster.example.toml");
+        let settings: DirectorySettings = load_section("directory", Some(&example), &HashMap::new()).unwrap();
+        assert_eq!(settings.lockout, LockoutSettings { max_failures: 10, lock_minutes: 30 });
+        let environment = HashMap::from([
+            ("ROSTER_DIRECTORY__LOCKOUT__MAX_FAILURES".to_owned(), "5".to_owned()),
+            ("ROSTER_DIRECTORY__LOCKOUT__LOCK_MINUTES".to_owned(), "60".to_owned()),
+        ]);
+        let settings: DirectorySettings = load_section("directory", Some(&example), &environment).unwrap();
+        let policy = settings.lockout.policy();
+        assert_eq!((policy.max_failures, policy.lock_for), (5, chrono::Duration::minutes(60)));
+    }
+
+    #[test]
+    fn a_limit_of_zero_means_one() {
+        assert_eq!(LockoutSettings { max_failures: 0, lock_minutes: 1 }.policy().max_failures, 1);
     }
 }

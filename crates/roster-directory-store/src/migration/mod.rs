@@ -5,6 +5,7 @@
 
 mod m20250601_000001_directory_schema;
 mod m20250601_000002_append_only_audit_log;
+mod m20250701_000003_login_lockout;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250601_000001_directory_schema::Migration),
             Box::new(m20250601_000002_append_only_audit_log::Migration),
+            Box::new(m20250701_000003_login_lockout::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod groups;
+mod lockout;
 mod logins;
 mod ownership;
 mod permissions;
@@ -17,6 +18,7 @@ mod users;
 pub use accounts::*;
 pub use audit::*;
 pub use groups::*;
+pub use lockout::*;
 pub use logins::*;
 pub use ownership::*;
 pub use permissions::*;

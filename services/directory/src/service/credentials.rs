@@ -1,16 +1,28 @@
 //! The credential check the session broker calls at login (R35), with its
-//! audit trail (R43).
+//! lockout (R39) and audit trail (R43).
+
+use std::time::Duration;
 
 use roster_domain::account::UserStatus;
 use roster_domain::audit::{AuditOutcome, RequestContext};
 use roster_domain::ids::{AccountId, GroupId, UserId};
+use roster_domain::lockout::AttemptReservation;
 use roster_domain::names::{AccountKey, AccountSlug, LoginName};
 use roster_domain::network::IpAllowlist;
 use roster_domain::password::Password;
 use roster_domain::repository::{LoginAttempt, LoginCandidate};
-use roster_domain::DomainError;
+use roster_domain::{DomainError, ErrorCode};
 
 use super::Directory;
+
+/// The longest a login waits for attempts in flight that may lift a lock
+/// (R36: racing correct logins are not refused as locked); then it is
+/// refused as locked. Well inside the default 10-second request timeout.
+const MAX_SETTLE_WAIT: Duration = Duration::from_secs(5);
+/// The first pause between two looks while waiting; it doubles up to
+/// [`MAX_SETTLE_PAUSE`].
+const FIRST_SETTLE_PAUSE: Duration = Duration::from_millis(5);
+const MAX_SETTLE_PAUSE: Duration = Duration::from_millis(100);
 
 /// A login to check.
 #[derive(Debug)]
@@ -58,41 +70,101 @@ fn refusal(candidate: &LoginCandidate, client_address: Option<std::net::IpAddr>)
 }
 
 impl Directory {
-    /// Checks, in order of cost (R35): user status (R14), template-only
-    /// groups (R22), the IP allowlist (R15), then the password on the hashing pool. An unknown login
-    /// is verified against a dummy hash, so it costs the same (R39). Every
-    /// outcome is audited; every failure answers `INVALID_CREDENTIALS`.
+    /// Checks, in order of cost (R35): the per-credential lockout (R39),
+    /// user status (R14), template-only groups (R22), the IP allowlist
+    /// (R15), then the password on the hashing pool. An unknown login and a
+    /// locked credential are verified against a dummy hash, so they cost
+    /// what a wrong password costs (R39). Every outcome is audited; every
+    /// failure answers `INVALID_CREDENTIALS`.
     pub async fn verify_credentials(
         &self,
         context: RequestContext,
         check: LoginCheck,
     ) -> Result<VerifiedPrincipal, DomainError> {
-        let candidate = self.repository.find_login_candidate(&check.account, &check.login_name).await?;
+        let LoginCheck { account, login_name, password, client_address } = check;
+        let candidate = self.repository.find_login_candidate(&account, &login_name).await?;
         let Some(candidate) = candidate else {
-            self.hashing.verify(check.password, None).await?;
-            self.record(&context, None, None, &check.login_name, AuditOutcome::Failure, Some("UNKNOWN_LOGIN")).await?;
-            return Err(DomainError::invalid_credentials());
+            return self.refuse_unknown_login(&context, &login_name, password).await;
         };
-        let account_id = Some(candidate.account.id);
-        let user_id = Some(candidate.user.id);
-        if let Some(reason) = refusal(&candidate, check.client_address) {
-            self.record(&context, account_id, user_id, &check.login_name, AuditOutcome::Failure, Some(reason)).await?;
+        // Counted before anything else is looked at, atomically: parallel
+        // attempts cannot run more password checks than the limit allows.
+        let reservation = match self.reserve_attempt(&candidate).await {
+            Ok(reservation) => reservation,
+            // Deleted since it was found: as unknown as any other login.
+            Err(error) if error.code() == ErrorCode::NotFound => {
+                return self.refuse_unknown_login(&context, &login_name, password).await;
+            }
+            Err(error) => return Err(error),
+        };
+        let (account_id, user_id) = (candidate.account.id, candidate.user.id);
+        if let AttemptReservation::Locked { .. } = reservation {
+            // The same cost and the same answer as a wrong password.
+            self.hashing.verify(password, None).await?;
+            self.record_failure(&context, Some(account_id), Some(user_id), &login_name, Some("CREDENTIAL_LOCKED"))
+                .await?;
             return Err(DomainError::invalid_credentials());
         }
-        let matches = self.hashing.verify(check.password, candidate.password_hash.clone()).await?;
+        let outcome = self.check_allowed_attempt(&context, &candidate, &login_name, password, client_address).await;
+        if outcome.is_err() {
+            // Still counted as a failure, no longer in flight.
+            if let Err(error) = self.repository.release_login_attempt(account_id, user_id).await {
+                tracing::warn!(%error, %user_id, "could not release a login attempt");
+            }
+        }
+        outcome
+    }
+
+    /// Reserves the attempt; while attempts in flight may still lift the
+    /// lock (one of them may succeed), looks again after a pause, for at
+    /// most [`MAX_SETTLE_WAIT`].
+    async fn reserve_attempt(&self, candidate: &LoginCandidate) -> Result<AttemptReservation, DomainError> {
+        let deadline = tokio::time::Instant::now() + MAX_SETTLE_WAIT;
+        let mut pause = FIRST_SETTLE_PAUSE;
+        loop {
+            let now = self.clock.now();
+            let reservation = self
+                .repository
+                .reserve_login_attempt(candidate.account.id, candidate.user.id, now, self.lockout)
+                .await?;
+            let AttemptReservation::Settling { until } = reservation else {
+                return Ok(reservation);
+            };
+            if tokio::time::Instant::now() + pause > deadline {
+                return Ok(AttemptReservation::Locked { until });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_SETTLE_PAUSE);
+        }
+    }
+
+    /// The checks of an attempt the lockout allowed. A success is recorded
+    /// (which resets the lockout); a refusal is recorded with its reason.
+    async fn check_allowed_attempt(
+        &self,
+        context: &RequestContext,
+        candidate: &LoginCandidate,
+        login_name: &LoginName,
+        password: Password,
+        client_address: Option<std::net::IpAddr>,
+    ) -> Result<VerifiedPrincipal, DomainError> {
+        let (account_id, user_id) = (Some(candidate.account.id), Some(candidate.user.id));
+        if let Some(reason) = refusal(candidate, client_address) {
+            self.record_failure(context, account_id, user_id, login_name, Some(reason)).await?;
+            return Err(DomainError::invalid_credentials());
+        }
+        let matches = self.hashing.verify(password, candidate.password_hash.clone()).await?;
         if !matches {
-            self.record(
-                &context,
-                account_id,
-                user_id,
-                &check.login_name,
-                AuditOutcome::Failure,
-                Some("WRONG_PASSWORD"),
-            )
-            .await?;
+            self.record_failure(context, account_id, user_id, login_name, Some("WRONG_PASSWORD")).await?;
             return Err(DomainError::invalid_credentials());
         }
-        self.record(&context, account_id, user_id, &check.login_name, AuditOutcome::Success, None).await?;
+        let attempt = LoginAttempt {
+            account_id,
+            user_id,
+            login_name: login_name.display().to_owned(),
+            outcome: AuditOutcome::Success,
+            reason: None,
+        };
+        self.repository.record_login(&attempt, context).await?;
         Ok(VerifiedPrincipal {
             user_id: candidate.user.id,
             account_id: candidate.account.id,
@@ -106,17 +178,35 @@ impl Directory {
         })
     }
 
-    async fn record(
+    /// No such account or login: verified against the dummy hash so that it
+    /// costs what a known login costs, audited, and refused.
+    async fn refuse_unknown_login(
+        &self,
+        context: &RequestContext,
+        login_name: &LoginName,
+        password: Password,
+    ) -> Result<VerifiedPrincipal, DomainError> {
+        self.hashing.verify(password, None).await?;
+        self.record_failure(context, None, None, login_name, Some("UNKNOWN_LOGIN")).await?;
+        Err(DomainError::invalid_credentials())
+    }
+
+    /// Audits a failed attempt with its reason (R43).
+    async fn record_failure(
         &self,
         context: &RequestContext,
         account_id: Option<AccountId>,
         user_id: Option<UserId>,
         login_name: &LoginName,
-        outcome: AuditOutcome,
         reason: Option<&'static str>,
     ) -> Result<(), DomainError> {
-        let attempt =
-            LoginAttempt { account_id, user_id, login_name: login_name.display().to_owned(), outcome, reason };
+        let attempt = LoginAttempt {
+            account_id,
+            user_id,
+            login_name: login_name.display().to_owned(),
+            outcome: AuditOutcome::Failure,
+            reason,
+        };
         self.repository.record_login(&attempt, context).await
     }
 }

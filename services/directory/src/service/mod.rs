@@ -15,6 +15,8 @@ pub mod users;
 
 use std::sync::Arc;
 
+use roster_domain::clock::SharedClock;
+use roster_domain::lockout::LockoutPolicy;
 use roster_domain::password::HashingPool;
 use roster_domain::presets::Presets;
 use roster_domain::repository::DirectoryRepository;
@@ -30,6 +32,16 @@ pub struct Directory {
     pub(crate) presets: Arc<Presets>,
     pub(crate) signup: SignupPolicy,
     pub(crate) sessions: SessionRevoker,
+    /// Where "now" comes from for time-based rules (the lockout, R39).
+    pub(crate) clock: SharedClock,
+    pub(crate) lockout: LockoutPolicy,
+}
+
+/// The time and lockout rule the login check runs under.
+#[derive(Debug, Clone)]
+pub struct LoginPolicy {
+    pub clock: SharedClock,
+    pub lockout: LockoutPolicy,
 }
 
 impl Directory {
@@ -39,7 +51,9 @@ impl Directory {
         presets: Presets,
         signup: SignupPolicy,
         sessions: SessionRevoker,
+        login: LoginPolicy,
     ) -> Self {
-        Self { repository, hashing, presets: Arc::new(presets), signup, sessions }
+        let LoginPolicy { clock, lockout } = login;
+        Self { repository, hashing, presets: Arc::new(presets), signup, sessions, clock, lockout }
     }
 }
