@@ -139,7 +139,8 @@ mod tests {
 
     #[test]
     fn already_exists_names_the_taken_field() {
-        let status = status_from_error(DomainError::AlreadyExists { entity: "user", field: "email", reason: "EMAIL_TAKEN" });
+        let status =
+            status_from_error(DomainError::AlreadyExists { entity: "user", field: "email", reason: "EMAIL_TAKEN" });
         assert_eq!(status.code(), Code::AlreadyExists);
         assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "email");
     }
