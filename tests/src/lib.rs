@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod fixtures;
+pub mod in_process;
 pub mod postgres;
 pub mod redis_process;
 pub mod status;

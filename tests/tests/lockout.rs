@@ -10,18 +10,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use roster_directory::DirectorySettings;
 use roster_domain::clock::ManualClock;
-use roster_e2e::cluster::{login_request, sign_up_request};
-use roster_e2e::postgres::FreshDatabase;
+use roster_e2e::cluster::login_request;
+use roster_e2e::in_process::{InProcessCluster, InProcessOptions};
 use roster_e2e::status::expect_error;
 use roster_e2e::DatabaseKind;
-use roster_proto::directory::v1::account_service_client::AccountServiceClient;
 use roster_proto::session::v1::session_service_client::SessionServiceClient;
 use roster_proto::session::v1::LoginResponse;
-use roster_session::SessionSettings;
 use sea_orm::{ConnectionTrait, Database, Statement};
-use secrecy::SecretString;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -33,63 +29,28 @@ struct InProcess {
     clock: ManualClock,
     database_url: String,
     next_address: AtomicU32,
-    _postgres: Option<FreshDatabase>,
-    _data_dir: tempfile::TempDir,
+    _services: InProcessCluster,
 }
 
 /// Starts broker and directory in-process (the directory's clock is manual)
 /// and signs up `acme`, owned by `alice`.
 async fn start(database: DatabaseKind) -> InProcess {
-    let data_dir = tempfile::tempdir().unwrap();
-    let postgres = match database {
-        DatabaseKind::Sqlite => None,
-        DatabaseKind::Postgres => Some(FreshDatabase::create(&roster_e2e::test_postgres_url()).await.unwrap()),
-    };
-    let internal_token = roster_e2e::random_hex();
-    let directory_port = roster_e2e::free_port();
     let clock = ManualClock::starting_at(Utc::now());
-
-    let session_settings = SessionSettings {
-        listen_address: "127.0.0.1:0".into(),
-        data_dir: data_dir.path().into(),
-        directory_url: format!("http://127.0.0.1:{directory_port}"),
-        internal_token: Some(SecretString::from(internal_token.clone())),
-        ..SessionSettings::default()
-    };
-    let broker = roster_session::Application::build(session_settings).await.unwrap();
-    let broker_url = format!("http://{}", broker.local_address());
-
-    let mut directory_settings = DirectorySettings {
-        listen_address: format!("127.0.0.1:{directory_port}"),
-        data_dir: data_dir.path().into(),
-        broker_url: broker_url.clone(),
-        internal_token: Some(SecretString::from(internal_token)),
+    let options = InProcessOptions {
+        database,
+        directory_clock: Some(clock.clone()),
         // Room for 50 parallel logins: this is about lockout, not the pool.
         hashing_queue: 128,
-        ..DirectorySettings::default()
+        ..InProcessOptions::default()
     };
-    directory_settings.database.url = postgres.as_ref().map(|fresh| fresh.url.clone());
-    directory_settings.argon2 =
-        roster_domain::password::Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
-    let database_url = directory_settings.database_url();
-    let directory =
-        roster_directory::Application::build_with_clock(directory_settings, Arc::new(clock.clone())).await.unwrap();
-    let directory_url = format!("http://{}", directory.local_address());
-
-    tokio::spawn(broker.run_until_stopped(std::future::pending()));
-    tokio::spawn(directory.run_until_stopped(std::future::pending()));
-    AccountServiceClient::new(roster_e2e::Cluster::channel(&directory_url).await)
-        .create_account(sign_up_request("acme", "alice", PASSWORD))
-        .await
-        .unwrap();
-    let sessions = SessionServiceClient::new(roster_e2e::Cluster::channel(&broker_url).await);
+    let services = InProcessCluster::start(options).await.unwrap();
+    services.sign_up("acme", "alice", PASSWORD).await.unwrap();
     InProcess {
-        sessions,
+        sessions: services.sessions().await,
         clock,
-        database_url,
+        database_url: services.database_url.clone(),
         next_address: AtomicU32::new(1),
-        _postgres: postgres,
-        _data_dir: data_dir,
+        _services: services,
     }
 }
 
