@@ -1,14 +1,15 @@
 //! Property tests: `resolve` agrees with a naive reference evaluator that
 //! applies the CONTRACT of `access::resolve` literally, one query at a time,
 //! on random group forests, catalogs, billing levels, assignments and
-//! overrides; and `reach` agrees with `holds`.
+//! overrides; `reach` agrees with `holds`; and the listable
+//! `PermissionsByScope` the broker checks with answers as `holds` does.
 
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use roster_domain::access::{
     resolve, AccountFacts, EffectivePermissions, GroupNode, GroupTree, OverrideEffect, PermissionCatalog,
-    PermissionOverride, RoleAssignment, Scope, StoreReach, UserGrants,
+    PermissionOverride, PermissionsByScope, RoleAssignment, Scope, StoreReach, UserGrants,
 };
 use roster_domain::account::BillingLevel;
 use roster_domain::ids::{GroupId, StoreId};
@@ -291,6 +292,24 @@ proptest! {
                 let listed = resolved.account_permissions().contains(&permission)
                     || resolved.store_permissions(store).contains(&permission);
                 prop_assert_eq!(listed, in_store(store));
+            }
+        }
+    }
+
+    #[test]
+    fn r40_permissions_by_scope_answer_as_resolve_does(world in random_world()) {
+        let (catalog, tree, grants) = world.build();
+        let resolved = resolve(&catalog, &tree, &grants, world.account());
+        let by_scope = PermissionsByScope::from(&resolved);
+        prop_assert_eq!(by_scope.is_owner, resolved.is_owner());
+        for index in 0..NAME_POOL {
+            for store in store_queries() {
+                let permission = permission_name(index);
+                prop_assert_eq!(
+                    by_scope.holds(&permission, store.map(store_id)),
+                    holds(&resolved, index, store),
+                    "permission {} in store {:?}", permission, store
+                );
             }
         }
     }

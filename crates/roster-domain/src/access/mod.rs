@@ -7,6 +7,7 @@
 //! Everything here is pure: callers load the facts (a [`GroupTree`], a
 //! [`PermissionCatalog`], a user's [`UserGrants`]) and ask.
 
+pub mod by_scope;
 pub mod catalog;
 pub mod policy;
 pub mod resolve;
@@ -16,6 +17,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use by_scope::PermissionsByScope;
 pub use catalog::PermissionCatalog;
 pub use resolve::{anonymous_holds, resolve, AccountFacts, EffectivePermissions, StoreReach};
 pub use tree::{GroupNode, GroupTree};

@@ -137,6 +137,12 @@ impl EffectivePermissions {
         everywhere.chain(self.per_store.get(&store).into_iter().flatten()).cloned().collect()
     }
 
+    /// Store-level permissions held in any store that no assignment or
+    /// override names (holes are always in named stores).
+    pub fn unnamed_store_permissions(&self) -> BTreeSet<PermissionName> {
+        self.every_store.clone()
+    }
+
     /// Stores named by an assignment or override (for listing per-store
     /// permissions).
     pub fn named_stores(&self) -> BTreeSet<StoreId> {
