@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", proto_root.display());
 
     let proto_files = [
+        "roster/access/v1/access.proto",
         "roster/directory/v1/account.proto",
         "roster/directory/v1/user.proto",
         "roster/directory/v1/credential.proto",

@@ -82,8 +82,22 @@ pub struct Cluster {
     pub database_url: String,
     directory: Child,
     session: Child,
+    /// The broker's environment, to start replicas of it.
+    session_env: Vec<(String, String)>,
     _database: Option<FreshDatabase>,
     _data_dir: tempfile::TempDir,
+}
+
+/// A second broker process of a [`Cluster`], killed on drop.
+pub struct BrokerReplica {
+    pub url: String,
+    _process: Child,
+}
+
+impl BrokerReplica {
+    pub async fn sessions(&self) -> SessionServiceClient<Channel> {
+        SessionServiceClient::new(Cluster::channel(&self.url).await)
+    }
 }
 
 fn binary(name: &str) -> anyhow::Result<PathBuf> {
@@ -147,19 +161,24 @@ impl Cluster {
         let directory_url = format!("http://127.0.0.1:{directory_port}");
         let session_url = format!("http://127.0.0.1:{session_port}");
 
+        let mut shared_session_env = vec![
+            ("ROSTER_SESSION__DATA_DIR".to_owned(), data_dir.path().display().to_string()),
+            ("ROSTER_SESSION__DIRECTORY_URL".to_owned(), directory_url.clone()),
+            ("ROSTER_SESSION__INTERNAL_TOKEN".to_owned(), internal_token.clone()),
+        ];
+        if let SessionBackend::Redis(url) = &options.sessions {
+            shared_session_env.push(("ROSTER_SESSION__REDIS__URL".to_owned(), url.clone()));
+            shared_session_env.push((
+                "ROSTER_SESSION__REDIS__KEY_PREFIX".to_owned(),
+                format!("roster-e2e:{}:", uuid::Uuid::new_v4().simple()),
+            ));
+        }
+        shared_session_env.extend(session_env.iter().map(|(key, value)| (key.to_string(), value.to_string())));
         let mut session = Command::new(binary("roster-session")?);
         session
             .env("ROSTER_SESSION__LISTEN_ADDRESS", format!("127.0.0.1:{session_port}"))
-            .env("ROSTER_SESSION__DATA_DIR", data_dir.path())
-            .env("ROSTER_SESSION__DIRECTORY_URL", &directory_url)
-            .env("ROSTER_SESSION__INTERNAL_TOKEN", &internal_token)
+            .envs(shared_session_env.iter().map(|(key, value)| (key, value)))
             .kill_on_drop(true);
-        if let SessionBackend::Redis(url) = &options.sessions {
-            session
-                .env("ROSTER_SESSION__REDIS__URL", url)
-                .env("ROSTER_SESSION__REDIS__KEY_PREFIX", format!("roster-e2e:{}:", uuid::Uuid::new_v4().simple()));
-        }
-        session.envs(session_env.iter().copied());
         let capture = |name: &str| options.capture_debug_logs.then(|| data_dir.path().join(name));
         configure_logs(&mut session, capture("session.log").as_deref())?;
 
@@ -185,6 +204,7 @@ impl Cluster {
             database_url,
             session: session.spawn()?,
             directory: directory.spawn()?,
+            session_env: shared_session_env,
             _database: database,
             _data_dir: data_dir,
         };
@@ -207,6 +227,26 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Starts another broker process sharing this cluster's Redis (same key
+    /// prefix), directory and internal credential: a second replica. The
+    /// directory keeps talking to the first one.
+    pub async fn start_broker_replica(&self) -> anyhow::Result<BrokerReplica> {
+        let port = crate::free_port();
+        let mut command = Command::new(binary("roster-session")?);
+        command
+            .env("ROSTER_SESSION__LISTEN_ADDRESS", format!("127.0.0.1:{port}"))
+            .envs(self.session_env.iter().map(|(key, value)| (key, value)))
+            .kill_on_drop(true);
+        configure_logs(&mut command, None)?;
+        let replica = BrokerReplica { url: format!("http://127.0.0.1:{port}"), _process: command.spawn()? };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !serving(&replica.url).await {
+            anyhow::ensure!(Instant::now() < deadline, "the broker replica did not report SERVING in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(replica)
     }
 
     /// Everything both services logged so far (with `capture_debug_logs`).

@@ -10,12 +10,24 @@ use tokio::process::{Child, Command};
 pub struct RedisProcess {
     pub port: u16,
     child: Option<Child>,
+    /// Where an append-only file keeps every write across restarts; `None`:
+    /// nothing is persisted.
+    persisted_in: Option<tempfile::TempDir>,
 }
 
 impl RedisProcess {
     /// Starts redis-server on a free port and waits until it answers.
     pub async fn start() -> anyhow::Result<Self> {
-        let mut process = Self { port: crate::free_port(), child: None };
+        let mut process = Self { port: crate::free_port(), child: None, persisted_in: None };
+        process.restart().await?;
+        Ok(process)
+    }
+
+    /// As [`Self::start`], but every write is appended and fsynced to a
+    /// file of its own, so a restart (even after SIGKILL) comes back with
+    /// the same data, as a production Redis with AOF would.
+    pub async fn start_persistent() -> anyhow::Result<Self> {
+        let mut process = Self { port: crate::free_port(), child: None, persisted_in: Some(tempfile::tempdir()?) };
         process.restart().await?;
         Ok(process)
     }
@@ -24,11 +36,18 @@ impl RedisProcess {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts (again) on the same port, empty (nothing is persisted).
+    /// Starts (again) on the same port: empty, or with what was persisted.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop().await;
+        let port = self.port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+        let directory = self.persisted_in.as_ref().map(|directory| directory.path().display().to_string());
+        match &directory {
+            Some(directory) => args.extend(["--appendonly", "yes", "--appendfsync", "always", "--dir", directory]),
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

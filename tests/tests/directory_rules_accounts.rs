@@ -168,7 +168,8 @@ async fn r3_owner_transfers_ownership_to_an_active_user(options: ClusterOptions)
     // R38: both users' sessions end.
     let mut sessions = cluster.sessions().await;
     for token in [&acme.owner.token, &heir.token] {
-        let ended = sessions.validate_session(ValidateSessionRequest { token: token.clone() }).await;
+        let ended =
+            sessions.validate_session(ValidateSessionRequest { token: token.clone(), ..Default::default() }).await;
         expect_error(ended, Code::Unauthenticated, "SESSION_REVOKED");
     }
     let users = acme.list_users_as(&admin.token).await;

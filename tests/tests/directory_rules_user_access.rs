@@ -47,7 +47,8 @@ async fn r14_a_blocked_user_cannot_log_in_and_loses_their_sessions_until_unblock
     assert_eq!(blocked.status, UserStatus::Blocked as i32);
     // The session ends at once, and login is refused without saying why.
     let mut sessions = cluster.sessions().await;
-    let validated = sessions.validate_session(ValidateSessionRequest { token: bob.token.clone() }).await;
+    let validated =
+        sessions.validate_session(ValidateSessionRequest { token: bob.token.clone(), ..Default::default() }).await;
     expect_error(validated, Code::Unauthenticated, "SESSION_REVOKED");
     expect_error(cluster.login("acme", "bob", PASSWORD).await, Code::Unauthenticated, "INVALID_CREDENTIALS");
     assert_eq!(login_failures(&acme, &bob.id).await, ["USER_BLOCKED"], "the real reason is audited");
@@ -57,7 +58,7 @@ async fn r14_a_blocked_user_cannot_log_in_and_loses_their_sessions_until_unblock
     let unblocked = users.unblock_user(with_bearer(unblock, &admin.token)).await.unwrap().into_inner();
     assert_eq!(unblocked.status, UserStatus::Active as i32, "back to the status it had");
     let bob = acme.log_in("bob").await;
-    sessions.validate_session(ValidateSessionRequest { token: bob.token }).await.unwrap();
+    sessions.validate_session(ValidateSessionRequest { token: bob.token, ..Default::default() }).await.unwrap();
     assert!(acme.holds(&bob.id, "transactions.view", None).await);
     assert_eq!(acme.audit_of("user.block", &bob.id).await.len(), 1);
     assert_eq!(acme.audit_of("user.unblock", &bob.id).await.len(), 1);

@@ -89,8 +89,11 @@ async fn r8_deletion_is_permanent_ends_sessions_and_keeps_the_audit_trail(option
     let delete = DeleteUserRequest { account_id: acme.account_id.clone(), user_id: bob.id.clone() };
     users.delete_user(with_bearer(delete.clone(), &admin.token)).await.unwrap();
     // Sessions end at once.
-    let validated =
-        cluster.sessions().await.validate_session(ValidateSessionRequest { token: bob.token.clone() }).await;
+    let validated = cluster
+        .sessions()
+        .await
+        .validate_session(ValidateSessionRequest { token: bob.token.clone(), ..Default::default() })
+        .await;
     expect_error(validated, Code::Unauthenticated, "SESSION_REVOKED");
     // Permanent.
     let get = GetUserRequest { account_id: acme.account_id.clone(), user_id: bob.id.clone() };
@@ -145,7 +148,8 @@ async fn r9_passwords_are_never_returned_are_argon2id_and_kept_unless_set(option
     let set = users.set_user_password(acme.as_owner(own)).await.unwrap().into_inner();
     assert_eq!(set.temporary_password, "", "a given password is never returned");
     let mut sessions = cluster.sessions().await;
-    let validated = sessions.validate_session(ValidateSessionRequest { token: carol.token.clone() }).await;
+    let validated =
+        sessions.validate_session(ValidateSessionRequest { token: carol.token.clone(), ..Default::default() }).await;
     expect_error(validated, Code::Unauthenticated, "SESSION_REVOKED");
     expect_error(cluster.login("acme", "carol", PASSWORD).await, Code::Unauthenticated, "INVALID_CREDENTIALS");
     let login = cluster.login("acme", "carol", "a brand new password").await.unwrap();

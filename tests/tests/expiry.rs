@@ -32,7 +32,7 @@ async fn start(redis_url: Option<String>) -> InProcess {
 async fn r37_idle_timeout_slides_on_use_and_then_expires(redis_url: Option<String>) {
     let mut running = start(redis_url).await;
     let login = running.sessions.login(login_request("acme", "alice", PASSWORD)).await.unwrap().into_inner();
-    let validate = |token: String| ValidateSessionRequest { token };
+    let validate = |token: String| ValidateSessionRequest { token, ..Default::default() };
     // Used every 14 minutes, a 15-minute idle timeout never fires.
     for _ in 0..4 {
         running.clock.advance(Duration::minutes(14));
@@ -65,11 +65,15 @@ async fn r37_absolute_lifetime_ends_even_a_busy_session(redis_url: Option<String
     // Used every 10 minutes for 11 hours 50 minutes: still alive.
     for _ in 0..71 {
         running.clock.advance(Duration::minutes(10));
-        running.sessions.validate_session(ValidateSessionRequest { token: login.token.clone() }).await.unwrap();
+        running
+            .sessions
+            .validate_session(ValidateSessionRequest { token: login.token.clone(), ..Default::default() })
+            .await
+            .unwrap();
     }
     running.clock.advance(Duration::minutes(10) + Duration::seconds(1));
     expect_error(
-        running.sessions.validate_session(ValidateSessionRequest { token: login.token }).await,
+        running.sessions.validate_session(ValidateSessionRequest { token: login.token, ..Default::default() }).await,
         Code::Unauthenticated,
         "SESSION_EXPIRED",
     );

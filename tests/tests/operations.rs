@@ -1,14 +1,20 @@
 //! End to end, against the real binaries: what operators and SREs rely on —
-//! health and reflection, fail-closed behaviour when Redis dies and recovery
-//! when it returns, graceful shutdown, and no secret in any log line (R9).
+//! health and reflection, fail-closed behaviour when Redis dies (also under
+//! load) and recovery when it returns, graceful shutdown, and no secret in
+//! any log line (R9).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use roster_e2e::cluster::{health_status, OPERATOR_PASSWORD};
+use roster_e2e::fixtures::Tenant;
 use roster_e2e::redis_process::RedisProcess;
 use roster_e2e::status::expect_error;
 use roster_e2e::{Cluster, ClusterOptions, DatabaseKind, SessionBackend};
-use roster_proto::session::v1::{LogoutRequest, ValidateSessionRequest};
+use roster_proto::session::v1::session_service_client::SessionServiceClient;
+use roster_proto::session::v1::{ListSessionsRequest, LogoutRequest, ValidateSessionRequest};
+use tonic::transport::Channel;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
@@ -105,11 +111,16 @@ async fn a_dead_redis_fails_validation_closed_and_the_broker_recovers_by_itself(
     cluster.sign_up("acme", "alice", PASSWORD).await;
     let before_outage = cluster.login("acme", "alice", PASSWORD).await.unwrap();
     let mut sessions = cluster.sessions().await;
-    sessions.validate_session(ValidateSessionRequest { token: before_outage.token.clone() }).await.unwrap();
+    sessions
+        .validate_session(ValidateSessionRequest { token: before_outage.token.clone(), ..Default::default() })
+        .await
+        .unwrap();
 
     redis.stop().await;
-    let status =
-        sessions.validate_session(ValidateSessionRequest { token: before_outage.token.clone() }).await.unwrap_err();
+    let status = sessions
+        .validate_session(ValidateSessionRequest { token: before_outage.token.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "a dead redis must never yield a valid answer: {status:?}");
     expect_error(cluster.login("acme", "alice", PASSWORD).await, Code::Unavailable, "DEPENDENCY_UNAVAILABLE");
     let not_serving = eventually(Duration::from_secs(10), || async {
@@ -124,12 +135,12 @@ async fn a_dead_redis_fails_validation_closed_and_the_broker_recovers_by_itself(
     assert!(recovered, "the broker reconnects to redis without a restart");
     let after = cluster.login("acme", "alice", PASSWORD).await.unwrap();
     sessions
-        .validate_session(ValidateSessionRequest { token: after.token })
+        .validate_session(ValidateSessionRequest { token: after.token, ..Default::default() })
         .await
         .expect("new sessions validate after recovery");
     // Redis kept nothing: the session from before the outage does not come back to life.
     expect_error(
-        sessions.validate_session(ValidateSessionRequest { token: before_outage.token }).await,
+        sessions.validate_session(ValidateSessionRequest { token: before_outage.token, ..Default::default() }).await,
         Code::Unauthenticated,
         "SESSION_UNKNOWN",
     );
@@ -148,9 +159,13 @@ async fn r9_no_password_token_or_hash_appears_in_any_log_line() {
     let login = cluster.login("acme", "alice", PASSWORD).await.unwrap();
     let _ = cluster.login("acme", "alice", "a wrong password attempt").await;
     let mut sessions = cluster.sessions().await;
-    sessions.validate_session(ValidateSessionRequest { token: login.token.clone() }).await.unwrap();
+    sessions
+        .validate_session(ValidateSessionRequest { token: login.token.clone(), ..Default::default() })
+        .await
+        .unwrap();
     sessions.logout(LogoutRequest { token: login.token.clone() }).await.unwrap();
-    let _ = sessions.validate_session(ValidateSessionRequest { token: login.token.clone() }).await;
+    let _ =
+        sessions.validate_session(ValidateSessionRequest { token: login.token.clone(), ..Default::default() }).await;
     let logs = cluster.logs();
     assert!(logs.contains("session logged out"), "debug logs were captured: {} bytes", logs.len());
     let secret_part = login.token.split_once('.').unwrap().1;
@@ -166,4 +181,101 @@ async fn sigterm_stops_the_broker_gracefully() {
     let mut cluster = Cluster::start(ClusterOptions::sqlite_in_process()).await.unwrap();
     let status = cluster.terminate_session_broker().await.unwrap();
     assert!(status.success(), "the broker exits cleanly on SIGTERM: {status:?}");
+}
+
+/// What the load saw, per answer.
+#[derive(Debug, Default)]
+struct LoadOutcomes {
+    valid: usize,
+    unavailable: usize,
+    valid_after_outage: usize,
+    /// Any other answer, which must never happen: "{code:?} {message}".
+    unexpected: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_under_load_fails_closed_recovers_and_revives_nothing() {
+    let mut redis = RedisProcess::start_persistent().await.unwrap();
+    let options = ClusterOptions {
+        database: DatabaseKind::Sqlite,
+        sessions: SessionBackend::Redis(redis.url()),
+        capture_debug_logs: false,
+    };
+    let cluster = Cluster::start(options).await.unwrap();
+    let acme = Tenant::sign_up(&cluster, "acme").await;
+    let idle = acme.member("idle", vec![acme.role("Team member", None)]).await;
+    let gone = acme.member("gone", vec![acme.role("Team member", None)]).await;
+    let busy = acme.member("busy", vec![acme.role("Team member", None)]).await;
+    let mut sessions = cluster.sessions().await;
+    sessions.logout(LogoutRequest { token: gone.token.clone() }).await.unwrap();
+    let idle_session = |sessions: SessionServiceClient<Channel>| {
+        let (mut sessions, request) = (
+            sessions,
+            acme.internal(ListSessionsRequest {
+                account_id: acme.account_id.clone(),
+                user_id: idle.id.clone(),
+                ..Default::default()
+            }),
+        );
+        async move { sessions.list_sessions(request).await.unwrap().into_inner().sessions.remove(0) }
+    };
+    let idle_before = idle_session(sessions.clone()).await;
+
+    // Load: validations of one live session, all the time.
+    let outage_over = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let outcomes = Arc::new(Mutex::new(LoadOutcomes::default()));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (mut sessions, token) = (sessions.clone(), busy.token.clone());
+        let (outage_over, stop, outcomes) = (outage_over.clone(), stop.clone(), outcomes.clone());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let request = ValidateSessionRequest { token: token.clone(), ..Default::default() };
+                let answer = sessions.validate_session(request).await;
+                let mut outcomes = outcomes.lock().unwrap();
+                match answer {
+                    Ok(_) if outage_over.load(Ordering::SeqCst) => outcomes.valid_after_outage += 1,
+                    Ok(_) => outcomes.valid += 1,
+                    Err(status) if status.code() == Code::Unavailable => outcomes.unavailable += 1,
+                    Err(status) => outcomes.unexpected.push(format!("{:?} {}", status.code(), status.message())),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.restart().await.unwrap();
+    let back = eventually(Duration::from_secs(15), || {
+        let mut sessions = sessions.clone();
+        let token = busy.token.clone();
+        async move { sessions.validate_session(ValidateSessionRequest { token, ..Default::default() }).await.is_ok() }
+    })
+    .await;
+    assert!(back, "validations recover by themselves once redis is back");
+    outage_over.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    let outcomes = outcomes.lock().unwrap();
+    assert!(outcomes.unexpected.is_empty(), "only valid or UNAVAILABLE answers: {outcomes:?}");
+    assert!(outcomes.valid > 0 && outcomes.unavailable > 0 && outcomes.valid_after_outage > 0, "{outcomes:?}");
+    // Nothing came back to life, and the idle timer did not move.
+    expect_error(
+        sessions.validate_session(ValidateSessionRequest { token: gone.token.clone(), ..Default::default() }).await,
+        Code::Unauthenticated,
+        "SESSION_LOGGED_OUT",
+    );
+    let idle_after = idle_session(sessions.clone()).await;
+    assert_eq!(idle_after.session_id, idle_before.session_id);
+    assert_eq!(idle_after.idle_expire_time, idle_before.idle_expire_time, "the restart did not reset the idle timer");
+    assert_eq!(idle_after.last_use_time, idle_before.last_use_time);
+    sessions
+        .validate_session(ValidateSessionRequest { token: idle.token.clone(), ..Default::default() })
+        .await
+        .expect("a session that was live before the restart is live after it");
 }

@@ -10,7 +10,9 @@ use roster_e2e::cluster::{login_request, sign_up_request, with_bearer, OPERATOR_
 use roster_e2e::status::{expect_error, reason, violated_fields};
 use roster_e2e::{Cluster, ClusterOptions};
 use roster_proto::directory::v1::{GetAccountRequest, NewOwner, UserStatus, VerifyCredentialsRequest};
-use roster_proto::session::v1::{LogoutRequest, RevokeUserSessionsRequest, ValidateSessionRequest};
+use roster_proto::session::v1::{
+    InvalidateAccessRequest, LogoutRequest, RevokeUserSessionsRequest, ValidateSessionRequest,
+};
 use tonic::metadata::MetadataValue;
 use tonic::Code;
 
@@ -78,19 +80,26 @@ async fn r36_a_second_login_replaces_the_first_session(options: ClusterOptions) 
     let first = cluster.login("acme", "alice", PASSWORD).await.unwrap();
     assert!(first.token.len() >= 43, "R35: at least 256 random bits");
     let mut sessions = cluster.sessions().await;
-    let validated =
-        sessions.validate_session(ValidateSessionRequest { token: first.token.clone() }).await.unwrap().into_inner();
+    let validated = sessions
+        .validate_session(ValidateSessionRequest { token: first.token.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(validated.principal.unwrap().session_id, first.session_id);
 
     let second = cluster.login("acme", "alice", PASSWORD).await.unwrap();
     assert_ne!(second.session_id, first.session_id);
     let status = expect_error(
-        sessions.validate_session(ValidateSessionRequest { token: first.token.clone() }).await,
+        sessions.validate_session(ValidateSessionRequest { token: first.token.clone(), ..Default::default() }).await,
         Code::Unauthenticated,
         "SESSION_REPLACED",
     );
     assert!(status.message().contains("replaced by a newer login"), "{status:?}");
-    let current = sessions.validate_session(ValidateSessionRequest { token: second.token }).await.unwrap().into_inner();
+    let current = sessions
+        .validate_session(ValidateSessionRequest { token: second.token, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(current.principal.unwrap().session_id, second.session_id);
 }
 
@@ -101,14 +110,14 @@ async fn r38_logout_ends_the_session(options: ClusterOptions) {
     let mut sessions = cluster.sessions().await;
     sessions.logout(LogoutRequest { token: login.token.clone() }).await.unwrap();
     expect_error(
-        sessions.validate_session(ValidateSessionRequest { token: login.token.clone() }).await,
+        sessions.validate_session(ValidateSessionRequest { token: login.token.clone(), ..Default::default() }).await,
         Code::Unauthenticated,
         "SESSION_LOGGED_OUT",
     );
     sessions.logout(LogoutRequest { token: login.token }).await.expect("logging out twice is harmless");
     let again = cluster.login("acme", "alice", PASSWORD).await.unwrap();
     sessions
-        .validate_session(ValidateSessionRequest { token: again.token })
+        .validate_session(ValidateSessionRequest { token: again.token, ..Default::default() })
         .await
         .expect("a new login works after logout");
 }
@@ -155,7 +164,7 @@ async fn r36_200_racing_logins_leave_exactly_one_valid_token(options: ClusterOpt
     assert_eq!(tokens.iter().collect::<HashSet<_>>().len(), tokens.len(), "tokens are unique");
     let mut valid = 0;
     for token in tokens {
-        match sessions.clone().validate_session(ValidateSessionRequest { token }).await {
+        match sessions.clone().validate_session(ValidateSessionRequest { token, ..Default::default() }).await {
             Ok(_) => valid += 1,
             Err(status) => assert_eq!(reason(&status), "SESSION_REPLACED", "{status:?}"),
         }
@@ -235,10 +244,13 @@ async fn bad_input_is_invalid_argument_naming_the_field(options: ClusterOptions)
     let mut bad_address = login_request("acme", "alice", PASSWORD);
     bad_address.client_address = "not-an-ip".into();
     assert_eq!(violated_fields(&sessions.login(bad_address).await.unwrap_err()), ["client_address"]);
-    let status = sessions.validate_session(ValidateSessionRequest { token: String::new() }).await.unwrap_err();
+    let status = sessions
+        .validate_session(ValidateSessionRequest { token: String::new(), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(violated_fields(&status), ["token"]);
     expect_error(
-        sessions.validate_session(ValidateSessionRequest { token: "garbage".into() }).await,
+        sessions.validate_session(ValidateSessionRequest { token: "garbage".into(), ..Default::default() }).await,
         Code::Unauthenticated,
         "SESSION_UNKNOWN",
     );
@@ -280,9 +292,20 @@ async fn internal_rpcs_refuse_outside_callers(options: ClusterOptions) {
     );
 
     let owner = created.owner.unwrap();
-    let revoke = RevokeUserSessionsRequest { account_id: owner.account_id, user_id: owner.id, reason: "test".into() };
+    // Administrative broker RPCs take the internal credential or a session.
+    let revoke =
+        RevokeUserSessionsRequest { account_id: owner.account_id.clone(), user_id: owner.id, reason: "test".into() };
     expect_error(
         cluster.sessions().await.revoke_user_sessions(revoke).await,
+        Code::Unauthenticated,
+        "SESSION_REQUIRED",
+    );
+    // The access invalidation is the directory's alone.
+    let invalidate = InvalidateAccessRequest { account_id: owner.account_id, user_ids: Vec::new() };
+    let mut forged = tonic::Request::new(invalidate);
+    forged.metadata_mut().insert("x-roster-internal", MetadataValue::from_static("guessed-secret"));
+    expect_error(
+        cluster.sessions().await.invalidate_access(forged).await,
         Code::PermissionDenied,
         "INTERNAL_CREDENTIAL_REQUIRED",
     );
@@ -303,7 +326,11 @@ async fn r38_revoking_a_user_ends_their_session(options: ClusterOptions) {
     let revoked = cluster.sessions().await.revoke_user_sessions(request).await.unwrap().into_inner();
     assert_eq!(revoked.revoked_session_ids, [login.session_id]);
     expect_error(
-        cluster.sessions().await.validate_session(ValidateSessionRequest { token: login.token }).await,
+        cluster
+            .sessions()
+            .await
+            .validate_session(ValidateSessionRequest { token: login.token, ..Default::default() })
+            .await,
         Code::Unauthenticated,
         "SESSION_REVOKED",
     );

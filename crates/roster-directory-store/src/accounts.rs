@@ -8,11 +8,11 @@ use roster_domain::names::{AccountKey, DisplayName};
 use roster_domain::presets::Presets;
 use roster_domain::repository::AccountRepository;
 use roster_domain::DomainError;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use serde_json::json;
 
 use crate::audit::append_audit_event;
-use crate::convert::{account_from_row, user_from_row};
+use crate::convert::{account_from_row, account_id_from, user_from_row};
 use crate::entity::{accounts, users};
 use crate::error::failed;
 use crate::seed::{assign_account_wide, insert_account, insert_user, seed_groups, upsert_catalog};
@@ -128,5 +128,18 @@ impl AccountRepository for SeaDirectoryStore {
         };
         let account = account_from_row(account)?;
         user_from_row(&row, account.owner_user_id).map(Some)
+    }
+
+    #[tracing::instrument(name = "directory_store.list_account_ids", skip_all)]
+    async fn list_account_ids(&self) -> Result<Vec<AccountId>, DomainError> {
+        let ids: Vec<String> = accounts::Entity::find()
+            .select_only()
+            .column(accounts::Column::Id)
+            .order_by_asc(accounts::Column::Id)
+            .into_tuple()
+            .all(&self.database)
+            .await
+            .map_err(failed("listing accounts"))?;
+        ids.iter().map(|id| account_id_from("accounts", "id", id)).collect()
     }
 }

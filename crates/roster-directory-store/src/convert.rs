@@ -103,6 +103,11 @@ pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, DomainE
 }
 
 /// A stored id column.
+pub(crate) fn account_id_from(table: &'static str, column: &str, text: &str) -> Result<AccountId, DomainError> {
+    parse_uuid(table, column, text).map(AccountId::from_uuid)
+}
+
+/// A stored id column.
 pub(crate) fn user_id_from(table: &'static str, column: &str, text: &str) -> Result<UserId, DomainError> {
     parse_uuid(table, column, text).map(UserId::from_uuid)
 }

@@ -14,6 +14,7 @@ use roster_domain::audit::{AuditOutcome, AuditRecord, RequestContext};
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::lockout::{AttemptReservation, LockoutPolicy, LockoutState};
 use roster_domain::names::{AccountKey, LoginName};
+use roster_domain::password::PasswordHash;
 use roster_domain::repository::{CredentialRepository, LoginAttempt, LoginCandidate};
 use roster_domain::DomainError;
 use sea_orm::sea_query::{Condition, Expr, LockType, Query, SimpleExpr, UpdateStatement};
@@ -24,7 +25,8 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::accounts::find_account_row;
-use crate::audit::append_audit_event;
+use crate::audit::{append_audit_event, audit_change, AuditTarget};
+use crate::changes::Changes;
 use crate::convert::{
     account_from_row, ip_allowlist_from_row, membership_from_row, password_hash_from_row, storable_time, user_from_row,
 };
@@ -281,5 +283,48 @@ impl CredentialRepository for SeaDirectoryStore {
         append_audit_event(&transaction, record, context).await.map_err(failed("auditing a login"))?;
         transaction.commit().await.map_err(failed("committing a login record"))?;
         Ok(())
+    }
+
+    #[tracing::instrument(name = "directory_store.upgrade_password_hash", skip_all, fields(%user_id))]
+    async fn upgrade_password_hash(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        verified: &PasswordHash,
+        upgraded: &PasswordHash,
+        context: &RequestContext,
+    ) -> Result<bool, DomainError> {
+        let now = self.now();
+        let id = user_id.to_string();
+        let transaction = self.database.begin().await.map_err(failed("starting a password rehash"))?;
+        // Compare-and-set in one statement: the row's write lock orders it
+        // against a concurrent password change, and after one committed the
+        // old hash no longer matches, so the change wins.
+        let replaced = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(upgraded.as_phc().to_owned()))
+            .filter(users::Column::Id.eq(id.as_str()))
+            .filter(users::Column::AccountId.eq(account_id.to_string()))
+            .filter(users::Column::PasswordHash.eq(verified.as_phc()))
+            .exec(&transaction)
+            .await
+            .map_err(failed("upgrading a password hash"))?;
+        if replaced.rows_affected == 0 {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Ok(false);
+        }
+        let login_name = users::Entity::find_by_id(id.as_str())
+            .one(&transaction)
+            .await
+            .map_err(failed("reading a rehashed user"))?
+            .map(|row| row.login_name);
+        // R9: which parameters, never a hash or a salt.
+        let mut changes = Changes::new();
+        changes
+            .note("password", "rehashed")
+            .note("hash_parameters", json!({ "before": verified.cost_summary(), "after": upgraded.cost_summary() }));
+        let target = AuditTarget { kind: "user", id: Some(id), name: login_name };
+        audit_change(&transaction, Some(account_id), "user.password_rehash", target, changes, now, context).await?;
+        transaction.commit().await.map_err(failed("committing a password rehash"))?;
+        Ok(true)
     }
 }

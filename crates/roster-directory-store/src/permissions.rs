@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use roster_domain::audit::RequestContext;
-use roster_domain::presets::PermissionSpec;
+use roster_domain::presets::{PermissionName, PermissionSpec};
 use roster_domain::repository::PermissionRepository;
 use roster_domain::DomainError;
 use sea_orm::sea_query::Expr;
@@ -50,7 +50,7 @@ impl PermissionRepository for SeaDirectoryStore {
         permissions: Vec<PermissionSpec>,
         registered_by: &str,
         context: &RequestContext,
-    ) -> Result<(), DomainError> {
+    ) -> Result<Vec<PermissionName>, DomainError> {
         let mut wanted: BTreeMap<String, PermissionSpec> = BTreeMap::new();
         for spec in permissions {
             match wanted.get(spec.name.as_str()) {
@@ -61,7 +61,7 @@ impl PermissionRepository for SeaDirectoryStore {
             }
         }
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = self.now();
         let transaction = self.begin_catalog_write().await?;
@@ -82,9 +82,11 @@ impl PermissionRepository for SeaDirectoryStore {
         }
         let mut changes = Changes::new();
         let mut added = Vec::new();
+        let mut added_names = Vec::new();
         for (name, spec) in &wanted {
             match stored.remove(name) {
                 None => {
+                    added_names.push(spec.name.clone());
                     added.push(permissions::ActiveModel {
                         name: Set(name.clone()),
                         description: Set(spec.description.clone()),
@@ -110,7 +112,7 @@ impl PermissionRepository for SeaDirectoryStore {
         }
         if changes.is_empty() {
             // Registering what is already there changes nothing.
-            return Ok(());
+            return Ok(Vec::new());
         }
         if !added.is_empty() {
             permissions::Entity::insert_many(added)
@@ -121,7 +123,8 @@ impl PermissionRepository for SeaDirectoryStore {
         let target = AuditTarget { kind: "permission_catalog", id: None, name: Some(registered_by.to_owned()) };
         audit_change(&transaction, None, "permission.register", target, changes, now, context).await?;
         transaction.commit().await.map_err(failed("committing a permission registration"))?;
-        Ok(())
+        // `wanted` is sorted by name, and so are the names added.
+        Ok(added_names)
     }
 
     #[tracing::instrument(name = "directory_store.list_permissions", skip_all)]

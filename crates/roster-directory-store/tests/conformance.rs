@@ -86,4 +86,9 @@ conformance_suite!(
     r1_concurrent_transfers_leave_exactly_one_owner,
     r30_update_account_audits_changed_fields,
     r8_a_delete_racing_an_assignment_leaves_no_orphan,
+    list_account_ids_lists_every_account_in_id_order,
+    r35_upgrade_password_hash_replaces_only_the_verified_hash,
+    r35_a_password_change_racing_an_upgrade_always_wins,
+    r43_session_events_are_audited_on_the_session,
+    r43_session_events_of_one_call_commit_together,
 );

@@ -83,6 +83,22 @@ impl PasswordHash {
     pub fn as_phc(&self) -> &str {
         &self.0
     }
+
+    /// The algorithm, version and cost parameters (`argon2id v=19
+    /// m=19456,t=2,p=1`), without salt or digest, so safe to log and audit;
+    /// `None` when the stored text is not a PHC string.
+    pub fn cost_summary(&self) -> Option<String> {
+        let parsed = ParsedHash::new(&self.0).ok()?;
+        let version = parsed.version.map_or_else(|| "v=16".to_owned(), |version| format!("v={version}"));
+        let params = Params::try_from(&parsed).ok()?;
+        Some(format!(
+            "{} {version} m={},t={},p={}",
+            parsed.algorithm,
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        ))
+    }
 }
 
 impl fmt::Debug for PasswordHash {
@@ -152,6 +168,31 @@ impl PasswordHasher {
         let matches = self.argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
         matches && is_real
     }
+
+    /// Whether `stored` is weaker than what this hasher makes (R35: such
+    /// hashes are upgraded at the next successful login): not argon2id, an
+    /// older argon2 version, or a memory, iteration or parallelism cost below
+    /// the configured one. Stronger parameters are kept. Text that is not a
+    /// readable argon2 PHC string needs a rehash too (it cannot be vouched
+    /// for, and never verifies anyway). Cheap: parses, does not hash.
+    pub fn needs_rehash(&self, stored: &PasswordHash) -> bool {
+        let Ok(parsed) = ParsedHash::new(stored.as_phc()) else {
+            return true;
+        };
+        if parsed.algorithm != argon2::ARGON2ID_IDENT {
+            return true;
+        }
+        // An absent version is argon2's first one, 0x10.
+        if parsed.version != Some(Version::V0x13 as u32) {
+            return true;
+        }
+        let Ok(params) = Params::try_from(&parsed) else {
+            return true;
+        };
+        params.m_cost() < self.params.m_cost()
+            || params.t_cost() < self.params.t_cost()
+            || params.p_cost() < self.params.p_cost()
+    }
 }
 
 /// Runs password hashing on the blocking thread pool, at most `workers` at
@@ -196,6 +237,11 @@ impl HashingPool {
 
     pub async fn verify(&self, password: Password, stored: Option<PasswordHash>) -> Result<bool, DomainError> {
         self.run(move |hasher| hasher.verify_blocking(&password, stored.as_ref())).await
+    }
+
+    /// [`PasswordHasher::needs_rehash`]; cheap, so it runs in place.
+    pub fn needs_rehash(&self, stored: &PasswordHash) -> bool {
+        self.hasher.needs_rehash(stored)
     }
 }
 
@@ -244,6 +290,51 @@ mod tests {
         let second = Password::generate_temporary();
         assert_eq!(first.expose().len(), 20);
         assert_ne!(first.expose(), second.expose());
+    }
+
+    fn hash_with(algorithm: Algorithm, version: Version, memory_kib: u32, iterations: u32, lanes: u32) -> PasswordHash {
+        let params = Params::new(memory_kib, iterations, lanes, None).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = Argon2::new(algorithm, version, params).hash_password(b"correct horse battery", &salt).unwrap();
+        PasswordHash(hash.to_string())
+    }
+
+    #[test]
+    fn r35_hashes_weaker_than_the_configured_parameters_need_a_rehash() {
+        let hasher = PasswordHasher::new(Argon2Settings { memory_kib: 256, iterations: 2, parallelism: 2 }).unwrap();
+        let own = hasher.hash_blocking(&Password::for_verification("correct horse battery")).unwrap();
+        assert!(!hasher.needs_rehash(&own), "its own hashes are current");
+        let (id, v13) = (Algorithm::Argon2id, Version::V0x13);
+        assert!(!hasher.needs_rehash(&hash_with(id, v13, 512, 3, 2)), "stronger parameters are kept");
+        assert!(hasher.needs_rehash(&hash_with(id, v13, 128, 2, 2)), "less memory");
+        assert!(hasher.needs_rehash(&hash_with(id, v13, 256, 1, 2)), "fewer iterations");
+        assert!(hasher.needs_rehash(&hash_with(id, v13, 256, 2, 1)), "less parallelism");
+        assert!(hasher.needs_rehash(&hash_with(Algorithm::Argon2i, v13, 256, 2, 2)), "argon2i");
+        assert!(hasher.needs_rehash(&hash_with(Algorithm::Argon2d, v13, 256, 2, 2)), "argon2d");
+        assert!(hasher.needs_rehash(&hash_with(id, Version::V0x10, 256, 2, 2)), "argon2 version 0x10");
+        assert!(hasher.needs_rehash(&PasswordHash::from_stored("not a phc string".to_owned())));
+        assert!(hasher.needs_rehash(&PasswordHash::from_stored(
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned()
+        )));
+    }
+
+    #[test]
+    fn r35_weaker_hashes_still_verify_with_their_own_parameters() {
+        let hasher = cheap_hasher();
+        let weak = hash_with(Algorithm::Argon2i, Version::V0x10, 64, 1, 1);
+        assert!(hasher.verify_blocking(&Password::for_verification("correct horse battery"), Some(&weak)));
+    }
+
+    #[test]
+    fn r9_cost_summaries_name_parameters_and_no_secret() {
+        let hash = hash_with(Algorithm::Argon2id, Version::V0x13, 128, 3, 1);
+        assert_eq!(hash.cost_summary().as_deref(), Some("argon2id v=19 m=128,t=3,p=1"));
+        let salt_and_digest = hash.as_phc().rsplitn(3, '$').take(2).collect::<Vec<_>>();
+        let summary = hash.cost_summary().unwrap();
+        assert!(salt_and_digest.iter().all(|part| !summary.contains(part)));
+        let old = hash_with(Algorithm::Argon2i, Version::V0x10, 64, 1, 1);
+        assert_eq!(old.cost_summary().as_deref(), Some("argon2i v=16 m=64,t=1,p=1"));
+        assert_eq!(PasswordHash::from_stored("garbage".to_owned()).cost_summary(), None);
     }
 
     #[tokio::test]

@@ -12,15 +12,15 @@ use chrono::{DateTime, Utc};
 use crate::access::{GroupTree, PermissionCatalog, RoleAssignment, UserGrants};
 use crate::account::{Account, BillingLevel, NewAccount, NewOwner, User};
 use crate::audit::{AuditOutcome, RequestContext};
-use crate::error::DomainError;
+use crate::error::{DomainError, FieldViolation};
 use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
-use crate::ids::{AccountId, AuditEventId, GroupId, StoreId, UserId};
+use crate::ids::{AccountId, AuditEventId, GroupId, SessionId, StoreId, UserId};
 use crate::lockout::{AttemptReservation, LockoutPolicy};
 use crate::names::{AccountKey, DisplayName, LoginName};
 use crate::network::IpAllowlist;
 use crate::paging::{Page, PageRequest};
 use crate::password::PasswordHash;
-use crate::presets::{PermissionSpec, Presets};
+use crate::presets::{PermissionName, PermissionSpec, Presets};
 use crate::stores::{NewStore, Store, StorePatch};
 use crate::users::{NewUser, UserFilter, UserPatch, UserProfile};
 
@@ -80,6 +80,10 @@ pub trait AccountRepository: Send + Sync {
 
     /// One user of an account.
     async fn find_user(&self, account_id: AccountId, user_id: UserId) -> Result<Option<User>, DomainError>;
+
+    /// Every account's id, the platform's included, in id order (for a
+    /// change that reaches every account, such as a new catalog entry).
+    async fn list_account_ids(&self) -> Result<Vec<AccountId>, DomainError>;
 }
 
 /// What logins need.
@@ -121,6 +125,21 @@ pub trait CredentialRepository: Send + Sync {
     /// lock are cleared (R39; the attempt is no longer in flight), in the
     /// same transaction.
     async fn record_login(&self, attempt: &LoginAttempt, context: &RequestContext) -> Result<(), DomainError>;
+
+    /// R35: replaces the user's password hash with `upgraded` (the same
+    /// password, stronger parameters) only while the stored hash is still
+    /// `verified`, the one the login just checked: a password set meanwhile
+    /// wins. Writes `user.password_rehash` (the parameters before and after,
+    /// never a hash) in the same transaction. `false`, and nothing written,
+    /// when the hash changed or the user is gone.
+    async fn upgrade_password_hash(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        verified: &PasswordHash,
+        upgraded: &PasswordHash,
+        context: &RequestContext,
+    ) -> Result<bool, DomainError>;
 }
 
 /// The platform operators' account.
@@ -360,13 +379,15 @@ pub trait PermissionRepository: Send + Sync {
     /// Adds new permissions and updates descriptions of existing ones
     /// (`permission.register`, one event per call). Changing the scope level,
     /// billing or owner-only flag of an existing permission is refused
-    /// (`FAILED_PRECONDITION`, `PERMISSION_REDEFINED`).
+    /// (`FAILED_PRECONDITION`, `PERMISSION_REDEFINED`). Returns the names
+    /// added now, sorted (a new entry changes what owners, and groups that
+    /// named it already, hold; a reworded one changes nobody's access).
     async fn register_permissions(
         &self,
         permissions: Vec<PermissionSpec>,
         registered_by: &str,
         context: &RequestContext,
-    ) -> Result<(), DomainError>;
+    ) -> Result<Vec<PermissionName>, DomainError>;
 
     async fn list_permissions(&self) -> Result<Vec<PermissionSpec>, DomainError>;
 }
@@ -414,11 +435,75 @@ pub struct DeniedCall {
     pub reason: &'static str,
 }
 
+/// The action of a session audit event: `session.` and a lowercase name
+/// (`session.replaced`, `session.revoke`, `session.list`), so the broker can
+/// only ever write events about sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAuditAction(String);
+
+impl SessionAuditAction {
+    /// A newer login of the same credential evicted the session (R36).
+    pub const REPLACED: &'static str = "session.replaced";
+    /// An administrator or the directory ended sessions (R38).
+    pub const REVOKE: &'static str = "session.revoke";
+    const MAX_LEN: usize = 64;
+
+    pub fn parse(field: &str, text: &str) -> Result<Self, FieldViolation> {
+        let text = text.trim();
+        let name_ok = text.strip_prefix("session.").is_some_and(|name| {
+            !name.is_empty()
+                && name.split('.').all(|part| {
+                    !part.is_empty() && part.chars().all(|character| character.is_ascii_lowercase() || character == '_')
+                })
+        });
+        if !name_ok || text.len() > Self::MAX_LEN {
+            return Err(FieldViolation::new(
+                field,
+                "must be session.<name> in lowercase (session.replaced, session.revoke, ...), at most 64 characters",
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the session broker did to a session, or refused to do (R36, R38,
+/// R43), to be audited as an event on the session (`target_type`
+/// `session`, target id the session id, target name the user's login name
+/// while the user exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAuditEvent {
+    /// `None` only for a refusal that concerned no account.
+    pub account_id: Option<AccountId>,
+    pub action: SessionAuditAction,
+    /// The user whose session it is.
+    pub user_id: Option<UserId>,
+    pub session_id: Option<SessionId>,
+    /// `Success` or `Denied`.
+    pub outcome: AuditOutcome,
+    /// Why (`replaced by a newer login`, `user_blocked`, a denial reason).
+    pub reason: Option<String>,
+    /// For an eviction: the session that replaced this one.
+    pub replaced_by_session_id: Option<SessionId>,
+    /// Who acted (none for the broker itself), and the end user's address,
+    /// agent and trace, as the broker saw them.
+    pub context: RequestContext,
+    /// When the broker acted; `None`: now.
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
 /// The audit log: append-only (R44).
 #[async_trait]
 pub trait AuditRepository: Send + Sync {
     /// Writes a `denied` event.
     async fn record_denied(&self, denied: &DeniedCall, context: &RequestContext) -> Result<(), DomainError>;
+
+    /// Writes one event per session event, all in one transaction (R43):
+    /// changes `{"user_id": .., "replaced_by_session_id": ..}`.
+    async fn record_session_events(&self, events: &[SessionAuditEvent]) -> Result<(), DomainError>;
 
     /// Newest first; keyset pagination on id (the cursor is the last event
     /// id of the page). `account_id = None` lists platform-wide (operators).
@@ -459,4 +544,22 @@ impl<T> DirectoryRepository for T where
         + AuditRepository
         + StorageHealth
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r43_session_audit_actions_are_about_sessions_only() {
+        for action in ["session.replaced", "session.revoke", "session.list", "session.watch_events", " session.list "] {
+            assert_eq!(SessionAuditAction::parse("action", action).unwrap().as_str(), action.trim());
+        }
+        for action in ["", "session.", "session", "user.delete", "Session.list", "session..x", "session.list!"] {
+            let violation = SessionAuditAction::parse("events[0].action", action).unwrap_err();
+            assert_eq!(violation.field, "events[0].action", "{action:?}");
+        }
+        let long = format!("session.{}", "a".repeat(60));
+        assert!(SessionAuditAction::parse("action", &long).is_err());
+    }
 }

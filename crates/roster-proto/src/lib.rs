@@ -6,6 +6,14 @@
 /// The encoded `FileDescriptorSet` of every Roster proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/roster_descriptor.bin"));
 
+/// `roster.access.v1`: permissions per scope and data filters, shared by
+/// both services.
+pub mod access {
+    pub mod v1 {
+        tonic::include_proto!("roster.access.v1");
+    }
+}
+
 /// `roster.directory.v1`: accounts, users, credentials.
 pub mod directory {
     pub mod v1 {

@@ -32,6 +32,7 @@ impl Drop for TelemetryGuard {
 pub fn init_telemetry(service_name: &'static str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.log_filter))?;
+    let filter = secret_safe(filter);
     let log_layer = match settings.log_format.as_str() {
         "json" => tracing_subscriber::fmt::layer().json().boxed(),
         _ => tracing_subscriber::fmt::layer().boxed(),
@@ -48,6 +49,21 @@ pub fn init_telemetry(service_name: &'static str, settings: &TelemetrySettings) 
         provider.as_ref().map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name)));
     tracing_subscriber::registry().with(filter).with(log_layer).with(otel_layer).try_init()?;
     Ok(TelemetryGuard { provider })
+}
+
+/// Libraries whose most verbose instrumentation carries what Roster never
+/// writes down: SeaORM's TRACE spans hold every statement's bound values
+/// (password hashes among them), and the HTTP/2 stack's TRACE events can
+/// show header frames (bearer tokens). They are capped at INFO whatever
+/// `RUST_LOG` or the configured filter ask for.
+pub const SECRET_BEARING_TARGETS: [&str; 7] =
+    ["sea_orm", "sea_orm_migration", "sqlx", "h2", "hyper", "hyper_util", "tonic"];
+
+/// `filter`, with [`SECRET_BEARING_TARGETS`] capped at INFO.
+pub fn secret_safe(filter: EnvFilter) -> EnvFilter {
+    SECRET_BEARING_TARGETS.iter().fold(filter, |filter, target| {
+        filter.add_directive(format!("{target}=info").parse().expect("a target name and a level form a directive"))
+    })
 }
 
 /// For tests: W3C propagation without installing a subscriber, so trace ids

@@ -1,4 +1,6 @@
-//! The one conformance suite every [`SessionStore`] must pass (R36–R38).
+//! The one conformance suite every [`SessionStore`] must pass (R36–R38,
+//! R41). The checks of the feed are in [`feed`], those of listing in
+//! [`listing`].
 //!
 //! Each check is a public async function taking a fresh, isolated store; the
 //! [`session_store_conformance_suite!`](crate::session_store_conformance_suite)
@@ -13,18 +15,27 @@
 //!
 //! Time never passes for real: every check passes explicit `now` values
 //! from a fixed, millisecond-precise base, so stores that keep milliseconds
-//! round-trip every timestamp exactly.
+//! round-trip every timestamp exactly. Feed messages may arrive
+//! asynchronously (Redis delivers them over its own connection), so checks
+//! subscribe before they act and wait for each message with a timeout.
 //!
 //! Compiled for this crate's tests and, for other crates, with the
 //! `conformance` feature.
+
+mod feed;
+mod listing;
+
+pub use feed::*;
+pub use listing::*;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use roster_domain::ids::{AccountId, SessionId, UserId};
+use tokio::sync::broadcast;
 
-use crate::model::{ActiveSession, EndReason, NewSession, Validation};
+use crate::model::{ActiveSession, EndReason, FeedMessage, NewSession, SessionEvent, Validation};
 use crate::store::SessionStore;
 use crate::token::{CredentialKey, SessionToken};
 
@@ -52,6 +63,22 @@ macro_rules! session_store_conformance_suite {
             sessions_of_different_credentials_are_independent,
             tokens_of_another_credential_never_match_or_replace,
             ping_answers_ok,
+            r41_feed_reports_a_replaced_session_and_its_successor,
+            r41_feed_reports_a_logout_once,
+            r41_feed_reports_an_expiry_found_by_validate_once,
+            r41_feed_reports_an_expiry_found_by_a_later_open,
+            r41_feed_reports_revocations_with_the_given_reason,
+            r41_feed_reports_session_ends_in_the_order_they_were_applied,
+            r38_subscribers_receive_published_access_changes_from_then_on,
+            r38_revoke_session_ends_that_session_and_returns_it_as_it_was,
+            r38_find_session_returns_a_live_session_as_it_is_and_nothing_else,
+            r38_revoke_session_of_an_expired_session_ends_it_as_expired,
+            r38_revoke_session_of_an_unknown_or_ended_session_returns_none_and_publishes_nothing,
+            r38_list_sessions_pages_through_an_account_with_cursors,
+            r38_list_sessions_of_one_user_reads_only_that_credential,
+            r38_list_sessions_leaves_out_ended_and_expired_sessions_and_other_accounts,
+            r38_list_sessions_does_not_slide_idle_timers,
+            r38_list_sessions_of_an_account_without_sessions_is_one_empty_page,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
@@ -107,6 +134,63 @@ async fn open_new(
 
 async fn validate(store: &dyn SessionStore, token: &SessionToken, now: DateTime<Utc>) -> Validation {
     store.validate(token, now).await.expect("validate")
+}
+
+/// How long a check waits for one feed message.
+const FEED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The next message of `feed`, waited for at most [`FEED_WAIT`].
+async fn next_feed_message(feed: &mut broadcast::Receiver<FeedMessage>) -> FeedMessage {
+    match tokio::time::timeout(FEED_WAIT, feed.recv()).await {
+        Ok(Ok(message)) => message,
+        Ok(Err(error)) => panic!("the feed failed: {error}"),
+        Err(_) => panic!("no feed message within {FEED_WAIT:?}"),
+    }
+}
+
+async fn next_session_event(feed: &mut broadcast::Receiver<FeedMessage>) -> SessionEvent {
+    match next_feed_message(feed).await {
+        FeedMessage::Session(event) => event,
+        other => panic!("expected a session event, got {other:?}"),
+    }
+}
+
+/// Publishes an access change for a fresh account and expects it to be the
+/// next message: nothing else was published since the last one read, since
+/// the feed keeps the store's order.
+async fn expect_nothing_published_since(store: &dyn SessionStore, feed: &mut broadcast::Receiver<FeedMessage>) {
+    let marker = AccountId::generate();
+    store.publish_access_change(marker, &[]).await.expect("publish an access change");
+    let expected = FeedMessage::AccessChanged { account_id: marker, user_ids: Vec::new() };
+    assert_eq!(next_feed_message(feed).await, expected, "nothing else was published before the marker");
+}
+
+/// Publishes an access change for a fresh account and reads the feed up to
+/// it: whatever was published before is skipped.
+async fn skip_until_published_marker(store: &dyn SessionStore, feed: &mut broadcast::Receiver<FeedMessage>) {
+    let marker = AccountId::generate();
+    store.publish_access_change(marker, &[]).await.expect("publish an access change");
+    let expected = FeedMessage::AccessChanged { account_id: marker, user_ids: Vec::new() };
+    while next_feed_message(feed).await != expected {}
+}
+
+/// The event reporting that `session` ended with `kind` at `occurred_at`.
+fn ended_event(
+    session: &NewSession,
+    kind: EndReason,
+    reason: &str,
+    occurred_at: DateTime<Utc>,
+    replaced_by: Option<SessionId>,
+) -> SessionEvent {
+    SessionEvent {
+        kind,
+        session_id: session.session_id,
+        account_id: session.credential.account_id,
+        user_id: session.credential.user_id,
+        reason: reason.to_owned(),
+        occurred_at,
+        replaced_by,
+    }
 }
 
 fn expect_active(validation: Validation) -> ActiveSession {
@@ -225,7 +309,7 @@ pub async fn r38_logout_ends_the_session_and_it_stays_logged_out<S: SessionStore
     assert_eq!(validate(&store, &token, minutes(2)).await, logged_out);
     assert_eq!(validate(&store, &token, minutes(30)).await, logged_out, "no expiry overwrites the logout");
     assert_eq!(store.logout(&token, minutes(31)).await.expect("second logout"), logged_out);
-    assert_eq!(store.revoke_credential(&credential, minutes(32)).await.expect("revoke"), Vec::new());
+    assert_eq!(store.revoke_credential(&credential, "administrator", minutes(32)).await.expect("revoke"), Vec::new());
 }
 
 /// R38: logging out a dead token reports why it died and changes nothing.
@@ -293,13 +377,16 @@ pub async fn r37_absolute_lifetime_caps_the_sliding<S: SessionStore + 'static>(s
 /// live session it ends nothing.
 pub async fn r38_revoke_credential_ends_the_live_session_and_returns_its_id<S: SessionStore + 'static>(store: S) {
     let credential = new_credential();
-    assert_eq!(store.revoke_credential(&credential, t0()).await.expect("revoke"), Vec::new());
+    assert_eq!(store.revoke_credential(&credential, "administrator", t0()).await.expect("revoke"), Vec::new());
 
     let (token, opened, _) = open_new(&store, credential, t0()).await;
-    let revoked = store.revoke_credential(&credential, minutes(1)).await.expect("revoke");
+    let revoked = store.revoke_credential(&credential, "administrator", minutes(1)).await.expect("revoke");
     assert_eq!(revoked, vec![opened.session_id]);
     assert_eq!(validate(&store, &token, minutes(2)).await, Validation::Ended(EndReason::Revoked));
-    assert_eq!(store.revoke_credential(&credential, minutes(3)).await.expect("revoke again"), Vec::new());
+    assert_eq!(
+        store.revoke_credential(&credential, "administrator", minutes(3)).await.expect("revoke again"),
+        Vec::new()
+    );
     assert_eq!(validate(&store, &token, minutes(4)).await, Validation::Ended(EndReason::Revoked));
 
     let (new_token, _, replaced) = open_new(&store, credential, minutes(5)).await;
@@ -336,7 +423,10 @@ pub async fn sessions_of_different_credentials_are_independent<S: SessionStore +
     expect_active(validate(&store, &bob_token, minutes(3)).await);
 
     let (alice_again, _, _) = open_new(&store, alice, minutes(4)).await;
-    assert_eq!(store.revoke_credential(&bob, minutes(5)).await.expect("revoke"), vec![bob_session.session_id]);
+    assert_eq!(
+        store.revoke_credential(&bob, "administrator", minutes(5)).await.expect("revoke"),
+        vec![bob_session.session_id]
+    );
     expect_active(validate(&store, &alice_again, minutes(6)).await);
 }
 
@@ -351,7 +441,7 @@ pub async fn tokens_of_another_credential_never_match_or_replace<S: SessionStore
     let stranger_token = SessionToken::issue(&stranger);
     assert_eq!(validate(&store, &stranger_token, minutes(1)).await, Validation::Unknown);
     assert_eq!(store.logout(&stranger_token, minutes(1)).await.expect("logout"), Validation::Unknown);
-    assert_eq!(store.revoke_credential(&stranger, minutes(1)).await.expect("revoke"), Vec::new());
+    assert_eq!(store.revoke_credential(&stranger, "administrator", minutes(1)).await.expect("revoke"), Vec::new());
 
     let (stranger_token, _, replaced) = open_new(&store, stranger, minutes(2)).await;
     assert_eq!(replaced, None, "another credential's login replaces nothing of the owner's");

@@ -22,7 +22,7 @@ pub mod throttle_conformance;
 
 pub use memory::InMemorySessionStore;
 pub use memory_throttle::InMemoryLoginThrottle;
-pub use model::{ActiveSession, EndReason, NewSession, Validation};
+pub use model::{reasons, ActiveSession, EndReason, FeedMessage, NewSession, SessionEvent, SessionPage, Validation};
 pub use store::{SessionStore, SessionStoreError};
 pub use throttle::{
     source_of_client_address, FailureCounts, InvalidThrottlePolicy, LoginThrottle, ThrottleDecision, ThrottlePolicy,

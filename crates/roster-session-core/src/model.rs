@@ -1,7 +1,7 @@
 //! What a session store keeps.
 
 use chrono::{DateTime, Duration, Utc};
-use roster_domain::ids::SessionId;
+use roster_domain::ids::{AccountId, SessionId, UserId};
 
 use crate::token::CredentialKey;
 
@@ -78,4 +78,53 @@ pub enum Validation {
     Ended(EndReason),
     /// Never issued, or so long dead that no trace is kept.
     Unknown,
+}
+
+/// A session that ended, as the event stream reports it (R41).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEvent {
+    pub kind: EndReason,
+    pub session_id: SessionId,
+    pub account_id: AccountId,
+    pub user_id: UserId,
+    /// Why, in words: `replaced by a newer login`, `logged out`, `expired`,
+    /// or the revoker's reason (`user_blocked`, `administrator`, ...).
+    pub reason: String,
+    /// The `now` of the operation that ended it.
+    pub occurred_at: DateTime<Utc>,
+    /// `Replaced` only: the session that replaced it.
+    pub replaced_by: Option<SessionId>,
+}
+
+/// What the store's feed carries to every broker replica, in the order the
+/// store applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedMessage {
+    /// A session ended (R41).
+    Session(SessionEvent),
+    /// The directory says these users' access changed; no user listed:
+    /// every user of the account (R38).
+    AccessChanged { account_id: AccountId, user_ids: Vec<UserId> },
+    /// The feed was interrupted: messages may have been lost since, and
+    /// until `FeedRestored` none will arrive. Caches must be dropped and not
+    /// trusted meanwhile.
+    FeedLost,
+    /// The feed works again (after `FeedLost`); messages from before it may
+    /// have been lost.
+    FeedRestored,
+}
+
+/// One page of live sessions, ordered by credential tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    pub sessions: Vec<ActiveSession>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The usual reason texts of session events.
+pub mod reasons {
+    pub const REPLACED: &str = "replaced by a newer login";
+    pub const LOGGED_OUT: &str = "logged out";
+    pub const EXPIRED: &str = "expired";
 }

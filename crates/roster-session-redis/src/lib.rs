@@ -1,7 +1,8 @@
 //! The Redis [`SessionStore`]: sessions shared by every broker replica, one
-//! live session per credential (R36) enforced by Redis itself; and the
-//! Redis [`RedisLoginThrottle`], counting failed logins per source for every
-//! replica (R39; its key layout is in its own module).
+//! live session per credential (R36) enforced by Redis itself, and a feed of
+//! session ends and access changes that every replica receives (R41, R38);
+//! and the Redis [`RedisLoginThrottle`], counting failed logins per source
+//! for every replica (R39; its key layout is in its own module).
 //!
 //! # Key layout (Cluster-safe)
 //!
@@ -17,33 +18,66 @@
 //!   `"<reason>|<absolute_expires_at_ms>"`, kept until the ended session's
 //!   absolute expiry and pruned by the credential's next login.
 //!
+//! Two indexes, in other slots, are written right after the open script
+//! (see `listing.rs`); they are hints, always checked against `:current`:
+//!
+//! - `<prefix>account:<account_id>:credentials` — a ZSET, score 0, member the
+//!   tag of each credential of the account that opened a session; expires
+//!   after the newest session's absolute expiry plus grace; members whose
+//!   `:current` is gone are removed by listings.
+//! - `<prefix>session:<session_id>` — a string, the session's credential tag,
+//!   expiring at its absolute expiry plus grace (dropped sooner when the
+//!   session is replaced or revoked by id).
+//!
 //! The key prefix should not contain `{` or `}`: it would not break the
 //! one-slot rule but would put every credential in the same slot.
 //!
+//! # The feed
+//!
+//! One pub/sub channel, `<prefix>feed`, carries JSON messages (format in
+//! `feed.rs`): session ends, PUBLISHed by the scripts that end them, and
+//! access changes, PUBLISHed by [`SessionStore::publish_access_change`].
+//! Each store holds one more connection, subscribed to it; see `feed.rs`.
+//!
 //! # Architecture invariants
 //!
-//! - Every operation is ONE Lua script (`EVALSHA`), so it is atomic and one
-//!   round trip; racing logins cannot leave two live sessions.
+//! - Every operation on a credential's session is ONE Lua script
+//!   (`EVALSHA`), so it is atomic and one round trip; racing logins cannot
+//!   leave two live sessions. Every session end is published from inside
+//!   the script that ends it, so the feed's order is Redis's order.
+//!   (`open` adds one pipelined round trip for the indexes; `revoke_session`
+//!   reads the session key first.)
 //! - Time comes from the caller (`now` in ARGV), never from Redis `TIME`.
 //!   `PEXPIRE` is garbage collection only, always set past the moment the
 //!   stored times end the data, so a live session never vanishes early.
 //! - A Redis that cannot answer yields [`SessionStoreError::Unavailable`]
-//!   within a couple of seconds, never a stale or invented answer.
+//!   within a couple of seconds, never a stale or invented answer; a broken
+//!   subscription is reported on the feed (`FeedLost`, then `FeedRestored`).
 //! - Tokens, token hashes and payloads never reach `Debug` output, error
-//!   messages or logs.
+//!   messages, logs or the feed.
+//! - Needs Redis 7.0 or later (`PEXPIRE` with `NX`/`GT`).
 
+mod feed;
+mod listing;
 mod reply;
 mod throttle;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script, ScriptInvocation, Value};
-use roster_domain::ids::SessionId;
-use roster_session_core::{CredentialKey, NewSession, SessionStore, SessionStoreError, SessionToken, Validation};
+use roster_domain::ids::{AccountId, SessionId, UserId};
+use roster_session_core::{
+    reasons, ActiveSession, CredentialKey, FeedMessage, NewSession, SessionPage, SessionStore, SessionStoreError,
+    SessionToken, Validation,
+};
+use tokio::sync::broadcast;
+
+use crate::feed::{Feed, WireMessage};
 pub use throttle::RedisLoginThrottle;
 
 /// How long one connection attempt may take before it counts as failed.
@@ -64,12 +98,14 @@ const GARBAGE_COLLECTION_GRACE_MS: i64 = 10 * 60 * 1000;
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
 /// Session storage in Redis (standalone or Cluster), reconnecting by itself
-/// after Redis restarts. Cheap to clone; clones share one connection.
+/// after Redis restarts. Cheap to clone; clones share one connection and one
+/// feed subscription, which ends when the last clone is dropped.
 #[derive(Clone)]
 pub struct RedisSessionStore {
     connection: ConnectionManager,
     key_prefix: String,
     scripts: Scripts,
+    feed: Arc<Feed>,
 }
 
 #[derive(Clone)]
@@ -78,28 +114,48 @@ struct Scripts {
     validate: Script,
     logout: Script,
     revoke: Script,
+    revoke_session: Script,
 }
 
 impl Scripts {
     fn new() -> Self {
-        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        let header = reason_texts_header();
+        let with_prelude = |body: &str| Script::new(&format!("{header}\n{PRELUDE}\n{body}"));
         Self {
             open: with_prelude(include_str!("lua/open.lua")),
             validate: with_prelude(include_str!("lua/validate.lua")),
             logout: with_prelude(include_str!("lua/logout.lua")),
             revoke: with_prelude(include_str!("lua/revoke.lua")),
+            revoke_session: with_prelude(include_str!("lua/revoke_session.lua")),
         }
     }
+}
+
+/// The Lua table of the feed's reason texts, by stored reason, written from
+/// [`reasons`] so that both stores report the same words.
+fn reason_texts_header() -> String {
+    let texts = [("replaced", reasons::REPLACED), ("logged_out", reasons::LOGGED_OUT), ("expired", reasons::EXPIRED)];
+    let entries: Vec<String> = texts
+        .iter()
+        .map(|(reason, text)| {
+            // Plain text only: then a Lua string literal is the text in quotes.
+            assert!(text.bytes().all(|byte| byte.is_ascii_graphic() || byte == b' ') && !text.contains(['"', '\\']));
+            format!("{reason} = \"{text}\"")
+        })
+        .collect();
+    format!("local REASON_TEXTS = {{ {} }}", entries.join(", "))
 }
 
 impl RedisSessionStore {
     /// Connects to the Redis at `url` (`redis://[user:password@]host:port/db`)
     /// and keeps every key under `key_prefix`, so that several deployments or
-    /// tests can share one Redis. Fails with `Unavailable` when Redis cannot
-    /// be reached now; after that, reconnection is automatic.
+    /// tests can share one Redis; replicas sharing a prefix share sessions and
+    /// the feed. Fails with `Unavailable` when Redis cannot be reached now;
+    /// after that, reconnection is automatic.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, SessionStoreError> {
         let connection = connection_manager(url).await?;
-        Ok(Self { connection, key_prefix: key_prefix.to_owned(), scripts: Scripts::new() })
+        let feed = Feed::start(client(url)?, format!("{key_prefix}feed")).await?;
+        Ok(Self { connection, key_prefix: key_prefix.to_owned(), scripts: Scripts::new(), feed: Arc::new(feed) })
     }
 
     /// The prefix every key of this store starts with.
@@ -107,16 +163,26 @@ impl RedisSessionStore {
         &self.key_prefix
     }
 
+    /// The pub/sub channel of the feed.
+    pub fn feed_channel(&self) -> String {
+        format!("{}feed", self.key_prefix)
+    }
+
+    fn current_key(&self, tag: &str) -> String {
+        format!("{}{{{tag}}}:current", self.key_prefix)
+    }
+
     /// Starts an invocation of `script` with the credential's two keys.
     fn with_credential_keys<'script>(&self, script: &'script Script, tag: &str) -> ScriptInvocation<'script> {
         let mut invocation = script.prepare_invoke();
-        invocation
-            .key(format!("{}{{{tag}}}:current", self.key_prefix))
-            .key(format!("{}{{{tag}}}:ended", self.key_prefix));
+        invocation.key(self.current_key(tag)).key(format!("{}{{{tag}}}:ended", self.key_prefix));
         invocation
     }
 
-    async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Vec<String>, SessionStoreError> {
+    /// Runs a session script; the feed channel goes last, as every session
+    /// script expects it.
+    async fn run(&self, invocation: &mut ScriptInvocation<'_>) -> Result<Vec<String>, SessionStoreError> {
+        invocation.arg(self.feed_channel());
         // Clones share the multiplexed connection; no lock, no pool.
         let mut connection = self.connection.clone();
         let value: Value = invocation.invoke_async(&mut connection).await.map_err(store_error)?;
@@ -140,29 +206,84 @@ impl SessionStore for RedisSessionStore {
             .arg(session.idle_timeout.num_milliseconds())
             .arg(millis(session.absolute_expires_at))
             .arg(GARBAGE_COLLECTION_GRACE_MS);
-        reply::opened(self.run(&invocation).await?)
+        let opened = reply::opened(self.run(&mut invocation).await?)?;
+        // Should this fail, the login fails: the session stays unlisted, but
+        // its token is never handed out, and it ends like any other.
+        self.index_opened_session(&session, token.tag(), opened.previous).await?;
+        Ok(opened.replaced)
     }
 
     async fn validate(&self, token: &SessionToken, now: DateTime<Utc>) -> Result<Validation, SessionStoreError> {
         let mut invocation = self.with_credential_keys(&self.scripts.validate, token.tag());
         invocation.arg(token.hash().as_str()).arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
-        reply::validation(self.run(&invocation).await?)
+        reply::validation(self.run(&mut invocation).await?)
     }
 
     async fn logout(&self, token: &SessionToken, now: DateTime<Utc>) -> Result<Validation, SessionStoreError> {
         let mut invocation = self.with_credential_keys(&self.scripts.logout, token.tag());
         invocation.arg(token.hash().as_str()).arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
-        reply::validation(self.run(&invocation).await?)
+        reply::validation(self.run(&mut invocation).await?)
     }
 
     async fn revoke_credential(
         &self,
         credential: &CredentialKey,
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionId>, SessionStoreError> {
         let mut invocation = self.with_credential_keys(&self.scripts.revoke, &credential.tag());
-        invocation.arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
-        reply::revoked(self.run(&invocation).await?)
+        invocation.arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS).arg(reason);
+        reply::revoked(self.run(&mut invocation).await?)
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveSession>, SessionStoreError> {
+        let Some(tag) = self.tag_of_session(session_id).await? else {
+            return Ok(None);
+        };
+        let mut invocation = self.with_credential_keys(&self.scripts.revoke_session, &tag);
+        invocation.arg(session_id.to_string()).arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS).arg(reason);
+        let revoked = reply::revoked_session(self.run(&mut invocation).await?)?;
+        // Whatever the answer, that session is not live any more.
+        self.forget_session_key(session_id).await;
+        Ok(revoked)
+    }
+
+    async fn find_session(
+        &self,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveSession>, SessionStoreError> {
+        self.find(session_id, now).await
+    }
+
+    async fn list_sessions(
+        &self,
+        account_id: AccountId,
+        user_id: Option<UserId>,
+        cursor: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<SessionPage, SessionStoreError> {
+        self.list(account_id, user_id, cursor, limit, now).await
+    }
+
+    async fn publish_access_change(&self, account_id: AccountId, user_ids: &[UserId]) -> Result<(), SessionStoreError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PUBLISH")
+            .arg(self.feed_channel())
+            .arg(WireMessage::access_changed(account_id, user_ids))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(store_error)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<FeedMessage> {
+        self.feed.subscribe()
     }
 
     async fn ping(&self) -> Result<(), SessionStoreError> {
@@ -179,19 +300,23 @@ impl fmt::Debug for RedisSessionStore {
     }
 }
 
+/// A client for the Redis at `url`; connects nothing yet.
+fn client(url: &str) -> Result<redis::Client, SessionStoreError> {
+    // The url may hold a password: it never goes into an error message.
+    redis::Client::open(url)
+        .map_err(|error| SessionStoreError::Unavailable(format!("invalid redis url ({:?})", error.kind())))
+}
+
 /// A self-reconnecting connection to the Redis at `url`, failing fast while
 /// Redis is down. Fails with `Unavailable` when Redis cannot be reached now.
 async fn connection_manager(url: &str) -> Result<ConnectionManager, SessionStoreError> {
-    // The url may hold a password: it never goes into an error message.
-    let client = redis::Client::open(url)
-        .map_err(|error| SessionStoreError::Unavailable(format!("invalid redis url ({:?})", error.kind())))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECTION_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_number_of_retries(RECONNECT_RETRIES)
         .set_min_delay(RECONNECT_MIN_DELAY)
         .set_max_delay(RECONNECT_MAX_DELAY);
-    ConnectionManager::new_with_config(client, config).await.map_err(store_error)
+    ConnectionManager::new_with_config(client(url)?, config).await.map_err(store_error)
 }
 
 fn millis(time: DateTime<Utc>) -> i64 {

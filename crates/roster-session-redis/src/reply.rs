@@ -21,12 +21,45 @@ pub(crate) fn strings(value: Value) -> Result<Vec<String>, SessionStoreError> {
     Vec::<String>::from_redis_value(value).map_err(|_| corrupt("session script reply is not a list of strings"))
 }
 
-/// `open`'s reply: the replaced session, if one was live.
-pub(crate) fn opened(reply: Vec<String>) -> Result<Option<SessionId>, SessionStoreError> {
+/// What `open` did to the credential's previous live session.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Opened {
+    /// The previous live session, ended now (replaced or, if its time had
+    /// passed, expired).
+    pub(crate) previous: Option<SessionId>,
+    /// The previous session if it was replaced (R36), not expired.
+    pub(crate) replaced: Option<SessionId>,
+}
+
+/// One `HGETALL` reply as a map; empty when the key does not exist.
+pub(crate) fn hash(value: Value) -> Result<HashMap<String, String>, SessionStoreError> {
+    // The parsing error would quote the values, payloads included: drop it.
+    HashMap::<String, String>::from_redis_value(value).map_err(|_| corrupt("a live session hash is unreadable"))
+}
+
+/// `open`'s reply.
+pub(crate) fn opened(reply: Vec<String>) -> Result<Opened, SessionStoreError> {
     match reply.as_slice() {
-        [status] if status == "opened" => Ok(None),
-        [status, session_id] if status == "opened" => Ok(Some(session_id_of(session_id)?)),
+        [status] if status == "opened" => Ok(Opened { previous: None, replaced: None }),
+        [status, session_id, how] if status == "opened" => {
+            let previous = session_id_of(session_id)?;
+            match EndReason::parse_stored(how) {
+                Some(EndReason::Replaced) => Ok(Opened { previous: Some(previous), replaced: Some(previous) }),
+                Some(EndReason::Expired) => Ok(Opened { previous: Some(previous), replaced: None }),
+                _ => Err(corrupt("the open script ended a session for an unexpected reason")),
+            }
+        }
         _ => Err(corrupt("unexpected reply from the open script")),
+    }
+}
+
+/// `revoke_session`'s reply: the session as it was, when it was live.
+pub(crate) fn revoked_session(reply: Vec<String>) -> Result<Option<ActiveSession>, SessionStoreError> {
+    let mut parts = reply.into_iter();
+    match parts.next().as_deref() {
+        Some("active") => Ok(Some(active_session(parts)?)),
+        Some("expired" | "none") => Ok(None),
+        _ => Err(corrupt("unexpected reply from the revoke_session script")),
     }
 }
 
@@ -62,6 +95,11 @@ fn active_session(mut fields: impl Iterator<Item = String>) -> Result<ActiveSess
         let value = fields.next().ok_or_else(|| corrupt("live session field without a value"))?;
         stored.insert(name, value);
     }
+    session_of_fields(stored)
+}
+
+/// The live session hash, read as a map.
+pub(crate) fn session_of_fields(mut stored: HashMap<String, String>) -> Result<ActiveSession, SessionStoreError> {
     let mut take =
         |name: &'static str| stored.remove(name).ok_or_else(|| corrupt(format!("live session lacks {name}")));
 
@@ -99,6 +137,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn open_replies_say_whether_the_previous_session_was_replaced() {
+        let previous = SessionId::generate();
+        assert_eq!(opened(vec!["opened".into()]).unwrap(), Opened { previous: None, replaced: None });
+        let replaced = opened(vec!["opened".into(), previous.to_string(), "replaced".into()]).unwrap();
+        assert_eq!(replaced, Opened { previous: Some(previous), replaced: Some(previous) });
+        let expired = opened(vec!["opened".into(), previous.to_string(), "expired".into()]).unwrap();
+        assert_eq!(expired, Opened { previous: Some(previous), replaced: None });
+    }
+
+    #[test]
     fn tombstone_reasons_read_back() {
         for reason in [EndReason::Replaced, EndReason::LoggedOut, EndReason::Expired, EndReason::Revoked] {
             let reply = vec!["ended".to_owned(), reason.as_str().to_owned()];
@@ -124,7 +172,11 @@ mod tests {
                 other => panic!("expected corrupt, got {other:?}"),
             }
         }
-        assert!(matches!(opened(vec!["opened".into(), "not-a-uuid".into()]), Err(SessionStoreError::Corrupt(_))));
+        let bad_id = vec!["opened".into(), "not-a-uuid".into(), "replaced".into()];
+        assert!(matches!(opened(bad_id), Err(SessionStoreError::Corrupt(_))));
+        let bad_reason = vec!["opened".into(), SessionId::generate().to_string(), "logged_out".into()];
+        assert!(matches!(opened(bad_reason), Err(SessionStoreError::Corrupt(_))));
+        assert!(matches!(revoked_session(vec!["gone".into()]), Err(SessionStoreError::Corrupt(_))));
         assert!(matches!(revoked(vec!["nope".into()]), Err(SessionStoreError::Corrupt(_))));
     }
 }

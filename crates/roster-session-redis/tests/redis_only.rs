@@ -1,44 +1,22 @@
-//! What only the Redis store has: its key layout, its answers to bad stored
-//! data, and its behaviour when Redis goes away and comes back.
+//! What only the Redis store has: its key layout and indexes, its answers
+//! to bad stored data, and its behaviour when Redis goes away and comes back.
+//! (Its feed has its own file, `feed.rs`.)
 
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
-use roster_domain::ids::{AccountId, SessionId, UserId};
+use chrono::Duration;
+use common::{free_port, new_session, now_in_millis, raw_connection, OwnRedisServer};
+use roster_domain::ids::{AccountId, UserId};
 use roster_session_core::{
-    CredentialKey, EndReason, NewSession, SessionStore, SessionStoreError, SessionToken, Validation,
+    CredentialKey, EndReason, FeedMessage, SessionStore, SessionStoreError, SessionToken, Validation,
 };
 use roster_session_redis::RedisSessionStore;
 
 /// Generous bound on one store call: it must fail fast, never hang.
 const CALL_BOUND: StdDuration = StdDuration::from_secs(10);
-
-fn now_in_millis() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now is a valid instant")
-}
-
-fn new_session(credential: CredentialKey, created_at: DateTime<Utc>) -> NewSession {
-    NewSession {
-        session_id: SessionId::generate(),
-        credential,
-        payload: "{\"roles\":[\"reader\"]}".to_owned(),
-        client_address: "192.0.2.10".to_owned(),
-        user_agent: "redis-only-test".to_owned(),
-        created_at,
-        idle_timeout: Duration::minutes(15),
-        absolute_expires_at: created_at + Duration::hours(12),
-    }
-}
-
-async fn raw_connection() -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(common::test_redis_url()).expect("test redis url");
-    client.get_multiplexed_async_connection().await.expect("raw connection to the test redis")
-}
 
 #[tokio::test]
 async fn keys_carry_the_credential_hash_tag_and_outlive_the_absolute_lifetime() {
@@ -58,7 +36,16 @@ async fn keys_carry_the_credential_hash_tag_and_outlive_the_absolute_lifetime() 
     let tag = credential.tag();
     let current_key = format!("{prefix}{{{tag}}}:current");
     let ended_key = format!("{prefix}{{{tag}}}:ended");
-    assert_eq!(keys, vec![current_key.clone(), ended_key.clone()]);
+    let index_key = format!("{prefix}account:{}:credentials", credential.account_id);
+    // The replaced session's key went with it; the live one's stays.
+    let session_key = format!("{prefix}session:{}", second_session.session_id);
+    assert_eq!(keys, vec![index_key.clone(), session_key.clone(), current_key.clone(), ended_key.clone()]);
+
+    let indexed: Vec<(String, f64)> =
+        redis::cmd("ZRANGE").arg(&index_key).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut raw).await.unwrap();
+    assert_eq!(indexed, vec![(tag.clone(), 0.0)]);
+    let session_tag: String = redis::cmd("GET").arg(&session_key).query_async(&mut raw).await.unwrap();
+    assert_eq!(session_tag, tag);
 
     let current: HashMap<String, String> = redis::cmd("HGETALL").arg(&current_key).query_async(&mut raw).await.unwrap();
     assert_eq!(current["token_hash"], second.hash().as_str());
@@ -71,12 +58,81 @@ async fn keys_carry_the_credential_hash_tag_and_outlive_the_absolute_lifetime() 
     let absolute = (created_at + Duration::hours(12)).timestamp_millis();
     assert_eq!(ended, HashMap::from([(first.hash().as_str().to_owned(), format!("replaced|{absolute}"))]));
 
-    // Garbage collection only: both keys live past the absolute expiry.
+    // Garbage collection only: every key lives past the absolute expiry,
+    // and not much longer.
     let twelve_hours_ms = 12 * 60 * 60 * 1000;
-    for key in [&current_key, &ended_key] {
+    for key in [&current_key, &ended_key, &index_key, &session_key] {
         let ttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut raw).await.unwrap();
         assert!(ttl > twelve_hours_ms, "{key} expires too early: {ttl} ms");
+        assert!(ttl <= twelve_hours_ms + 11 * 60 * 1000, "{key} is kept far too long: {ttl} ms");
     }
+}
+
+/// Listing prunes the account index: a credential whose `:current` hash is
+/// gone (its session ended, or its key expired) leaves the index, and the
+/// others stay listed.
+#[tokio::test]
+async fn listing_removes_index_entries_of_credentials_whose_session_is_gone() {
+    let store = common::fresh_store().await;
+    let account_id = AccountId::generate();
+    let now = now_in_millis();
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        let credential = CredentialKey::new(account_id, UserId::generate());
+        let token = SessionToken::issue(&credential);
+        store.open(&token, new_session(credential, now)).await.unwrap();
+        tokens.push((credential, token));
+    }
+    let (logged_out, logged_out_token) = &tokens[0];
+    let (vanished, _) = &tokens[1];
+    store.logout(logged_out_token, now).await.unwrap();
+    let mut raw = raw_connection().await;
+    let vanished_key = format!("{}{{{}}}:current", store.key_prefix(), vanished.tag());
+    let _: () = redis::cmd("DEL").arg(&vanished_key).query_async(&mut raw).await.unwrap();
+
+    let page = store.list_sessions(account_id, None, None, 10, now).await.unwrap();
+    let mut listed: Vec<String> = page.sessions.iter().map(|session| session.credential.tag()).collect();
+    let mut expected = vec![tokens[2].0.tag(), tokens[3].0.tag()];
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    let index_key = format!("{}account:{account_id}:credentials", store.key_prefix());
+    listed = redis::cmd("ZRANGE").arg(&index_key).arg(0).arg(-1).query_async(&mut raw).await.unwrap();
+    assert_eq!(listed, expected, "{} and {} left the index", logged_out.tag(), vanished.tag());
+    let ttl: i64 = redis::cmd("PTTL").arg(&index_key).query_async(&mut raw).await.unwrap();
+    assert!(ttl > 12 * 60 * 60 * 1000, "the index keeps its expiry: {ttl} ms");
+}
+
+/// `revoke_session` finds the credential through the session key, which
+/// goes with the session; a session key naming a credential whose live
+/// session is another one ends nothing.
+#[tokio::test]
+async fn revoke_session_goes_through_the_session_key_and_drops_it() {
+    let store = common::fresh_store().await;
+    let credential = CredentialKey::new(AccountId::generate(), UserId::generate());
+    let now = now_in_millis();
+    let token = SessionToken::issue(&credential);
+    let session = new_session(credential, now);
+    store.open(&token, session.clone()).await.unwrap();
+    let session_key = format!("{}session:{}", store.key_prefix(), session.session_id);
+    let mut raw = raw_connection().await;
+
+    let stale = new_session(credential, now).session_id;
+    let stale_key = format!("{}session:{stale}", store.key_prefix());
+    let _: () = redis::cmd("SET").arg(&stale_key).arg(credential.tag()).query_async(&mut raw).await.unwrap();
+    assert_eq!(store.revoke_session(stale, "administrator", now).await.unwrap(), None);
+    assert!(matches!(store.validate(&token, now).await.unwrap(), Validation::Active(_)));
+    let exists: bool = redis::cmd("EXISTS").arg(&stale_key).query_async(&mut raw).await.unwrap();
+    assert!(!exists, "a session key naming no live session is dropped");
+
+    let revoked = store.revoke_session(session.session_id, "administrator", now).await.unwrap();
+    assert_eq!(revoked.map(|session| session.session_id), Some(session.session_id));
+    let exists: bool = redis::cmd("EXISTS").arg(&session_key).query_async(&mut raw).await.unwrap();
+    assert!(!exists, "the revoked session's key went with it");
+
+    let _: () = redis::cmd("SET").arg(&stale_key).arg("not}a{tag").query_async(&mut raw).await.unwrap();
+    let outcome = store.revoke_session(stale, "administrator", now).await;
+    assert!(matches!(outcome, Err(SessionStoreError::Corrupt(_))), "{outcome:?}");
 }
 
 #[tokio::test]
@@ -172,7 +228,8 @@ async fn a_restarted_redis_is_reconnected_without_rebuilding_the_store() {
 
 /// A Redis that accepts connections but never answers (stopped with
 /// SIGSTOP) makes calls fail as `Unavailable` after the response timeout,
-/// not hang; once it answers again, the same store carries on.
+/// not hang, and the feed report `FeedLost`; once it answers again, the
+/// same store carries on and the feed reports `FeedRestored`.
 #[tokio::test]
 async fn a_frozen_redis_fails_fast_and_is_used_again_once_it_answers() {
     let port = free_port();
@@ -184,12 +241,16 @@ async fn a_frozen_redis_fails_fast_and_is_used_again_once_it_answers() {
     let token = SessionToken::issue(&credential);
     let now = now_in_millis();
     store.open(&token, new_session(credential, now)).await.unwrap();
+    let mut feed = store.subscribe();
 
     server.signal("-STOP");
     let outcome = tokio::time::timeout(CALL_BOUND, store.validate(&token, now))
         .await
         .expect("validate must time out by itself while redis does not answer");
     assert!(matches!(outcome, Err(SessionStoreError::Unavailable(_))), "{outcome:?}");
+    // The feed's connection stays open, but its pings go unanswered.
+    let lost = tokio::time::timeout(CALL_BOUND, feed.recv()).await.expect("the feed notices the silence");
+    assert_eq!(lost.unwrap(), FeedMessage::FeedLost);
 
     server.signal("-CONT");
     let mut answer_after_thaw = None;
@@ -204,56 +265,6 @@ async fn a_frozen_redis_fails_fast_and_is_used_again_once_it_answers() {
         }
     }
     assert!(matches!(answer_after_thaw, Some(Validation::Active(_))), "{answer_after_thaw:?}");
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// A `redis-server` owned by one test, killed when dropped. The binary is
-/// `ROSTER_TEST_REDIS_SERVER` or `redis-server` on the PATH.
-struct OwnRedisServer {
-    process: Child,
-}
-
-impl OwnRedisServer {
-    async fn start(port: u16) -> Self {
-        let binary = std::env::var("ROSTER_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
-        let process = Command::new(&binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| panic!("this test starts its own {binary} and could not: {error}"));
-        let mut server = Self { process };
-        for _ in 0..200 {
-            if let Ok(Some(status)) = server.process.try_wait() {
-                panic!("{binary} on port {port} exited at start: {status}");
-            }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return server;
-            }
-            tokio::time::sleep(StdDuration::from_millis(50)).await;
-        }
-        panic!("{binary} on port {port} did not start listening");
-    }
-}
-
-impl OwnRedisServer {
-    /// Sends a signal (`-STOP`, `-CONT`) to the server process.
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.process.id().to_string()])
-            .status()
-            .expect("run kill to signal the test's redis-server");
-        assert!(status.success(), "kill {signal} failed: {status}");
-    }
-}
-
-impl Drop for OwnRedisServer {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
+    let restored = tokio::time::timeout(CALL_BOUND, feed.recv()).await.expect("the feed resubscribes");
+    assert_eq!(restored.unwrap(), FeedMessage::FeedRestored);
 }

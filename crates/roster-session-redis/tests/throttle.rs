@@ -7,7 +7,8 @@ mod common;
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use common::{now_in_millis, raw_connection};
 use roster_session_core::throttle::source_digest;
 use roster_session_core::{LoginThrottle, SessionStoreError, ThrottleDecision, ThrottlePolicy};
 use roster_session_redis::{RedisLoginThrottle, RedisSessionStore};
@@ -28,15 +29,6 @@ async fn fresh_throttle(policy: ThrottlePolicy) -> RedisLoginThrottle {
 
 mod conformance {
     roster_session_core::login_throttle_conformance_suite!(|policy| super::fresh_throttle(policy));
-}
-
-async fn raw_connection() -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(common::test_redis_url()).expect("test redis url");
-    client.get_multiplexed_async_connection().await.expect("raw connection to the test redis")
-}
-
-fn now_in_millis() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now is a valid instant")
 }
 
 #[tokio::test]

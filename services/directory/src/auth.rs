@@ -31,8 +31,25 @@ impl Authenticator {
 
     /// The internal credential wins; then a bearer token, validated by the
     /// broker (a dead token is `UNAUTHENTICATED` with the broker's reason);
-    /// no credentials at all is `Anonymous`.
+    /// no credentials at all is `Anonymous`. A session opened with a
+    /// temporary password is refused here, for every RPC (R42); the
+    /// password change itself will be the one caller of
+    /// [`Self::authenticate_any_session`].
     pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, DomainError> {
+        let caller = self.authenticate_any_session(metadata).await?;
+        if let Caller::User(user) = &caller {
+            if user.restricted_to_password_change {
+                return Err(DomainError::permission_denied(
+                    "PASSWORD_CHANGE_REQUIRED",
+                    "R42: this session may only change its password",
+                ));
+            }
+        }
+        Ok(caller)
+    }
+
+    /// As [`Self::authenticate`], restricted sessions included.
+    pub async fn authenticate_any_session(&self, metadata: &MetadataMap) -> Result<Caller, DomainError> {
         if self.internal_token.is_presented_in(metadata) {
             return Ok(Caller::InternalService);
         }
@@ -42,7 +59,7 @@ impl Authenticator {
         let response = self
             .broker
             .clone()
-            .validate_session(ValidateSessionRequest { token: token.to_owned() })
+            .validate_session(ValidateSessionRequest { token: token.to_owned(), ..Default::default() })
             .await
             .map_err(|status| error_from_status(status, "session broker"))?
             .into_inner();

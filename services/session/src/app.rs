@@ -26,7 +26,10 @@ use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
 use crate::grpc::sessions::SessionGrpc;
-use crate::service::sessions::{Broker, Timeouts};
+use crate::service::access::AccessCache;
+use crate::service::audit::AuditTrail;
+use crate::service::directory::Directory;
+use crate::service::sessions::{follow_feed, Broker, BrokerParts, Timeouts};
 use crate::settings::SessionSettings;
 
 /// A broker, bound and ready to serve.
@@ -64,15 +67,20 @@ impl Application {
         };
         let internal_token = InternalToken::resolve(settings.internal_token.clone(), &settings.data_dir)
             .context("resolving the internal credential")?;
-        let directory = CredentialServiceClient::with_interceptor(
+        let directory = Directory::new(CredentialServiceClient::with_interceptor(
             lazy_channel(&settings.directory_url)?,
             OutgoingInterceptor::internal(internal_token.clone()),
-        );
+        ));
+        let access =
+            Arc::new(AccessCache::new(Arc::new(directory.clone()), Duration::from_secs(settings.access_cache_seconds)));
+        // Subscribed before the first request: no change is missed.
+        tokio::spawn(follow_feed(store.subscribe(), access.clone()));
+        let audit = AuditTrail::start(directory.clone());
         let timeouts = Timeouts {
             idle: chrono::Duration::seconds(settings.idle_timeout_seconds as i64),
             absolute: chrono::Duration::seconds(settings.absolute_lifetime_seconds as i64),
         };
-        let broker = Broker::new(store, throttle, directory, clock, timeouts);
+        let broker = Broker::new(BrokerParts { store, throttle, directory, access, audit, clock, timeouts });
         let listener = TcpListener::bind(&settings.listen_address)
             .await
             .with_context(|| format!("binding {}", settings.listen_address))?;

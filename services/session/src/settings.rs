@@ -86,6 +86,10 @@ pub struct SessionSettings {
     pub absolute_lifetime_seconds: u64,
     /// R39: per-source login throttling.
     pub throttle: ThrottleSettings,
+    /// R38, R40: how long a user's access may be served from this
+    /// replica's cache at most. Changes arrive through the feed within a
+    /// second anyway; this only bounds the damage of a lost notification.
+    pub access_cache_seconds: u64,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -101,6 +105,7 @@ impl Default for SessionSettings {
             idle_timeout_seconds: 15 * 60,
             absolute_lifetime_seconds: 12 * 60 * 60,
             throttle: ThrottleSettings::default(),
+            access_cache_seconds: 60,
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }

@@ -222,3 +222,17 @@ pub async fn find_account_and_find_user_answer_none_for_strangers(database: Test
     assert_eq!(store.find_user(globex.id, acme_owner.id).await.unwrap(), None);
     assert_eq!(store.find_user(AccountId::generate(), acme_owner.id).await.unwrap(), None);
 }
+
+pub async fn list_account_ids_lists_every_account_in_id_order(database: TestDatabase) {
+    let store = database.store;
+    assert!(store.list_account_ids().await.unwrap().is_empty());
+    let mut expected = Vec::new();
+    for (slug, login) in [("acme", "john"), ("globex", "mary"), ("initech", "peter")] {
+        let email = format!("{login}@example.com");
+        let (account, _) =
+            store.create_account(new_account(slug, login, &email), &presets(), &context()).await.unwrap();
+        expected.push(account.id);
+    }
+    expected.sort();
+    assert_eq!(store.list_account_ids().await.unwrap(), expected);
+}

@@ -34,7 +34,9 @@ pub async fn r20_register_permissions_adds_entries_and_rewords_descriptions(data
 
     let refund = spec("orders.refund", "Refund orders", ScopeLevel::Store);
     let export = spec("reports.export", "Export reports", ScopeLevel::Account);
-    store.register_permissions(vec![refund.clone(), export.clone()], "orders-service", &context).await.unwrap();
+    let added =
+        store.register_permissions(vec![export.clone(), refund.clone()], "orders-service", &context).await.unwrap();
+    assert_eq!(added, [permission("orders.refund"), permission("reports.export")], "the names added, sorted");
     let catalog = store.list_permissions().await.unwrap();
     assert_eq!(catalog.len(), presets().permissions.len() + 2);
     assert!(catalog.contains(&refund) && catalog.contains(&export));
@@ -48,10 +50,13 @@ pub async fn r20_register_permissions_adds_entries_and_rewords_descriptions(data
     );
 
     // The same registration again changes nothing; a new wording is kept.
-    store.register_permissions(vec![refund.clone(), export.clone()], "orders-service", &context).await.unwrap();
+    let added =
+        store.register_permissions(vec![refund.clone(), export.clone()], "orders-service", &context).await.unwrap();
+    assert!(added.is_empty());
     assert_eq!(audit_rows(&store, "permission.register").await.len(), 1);
     let reworded = spec("orders.refund", "Refund paid orders", ScopeLevel::Store);
-    store.register_permissions(vec![reworded.clone()], "orders-service", &context).await.unwrap();
+    let added = store.register_permissions(vec![reworded.clone()], "orders-service", &context).await.unwrap();
+    assert!(added.is_empty(), "a new wording adds nothing");
     assert!(store.list_permissions().await.unwrap().contains(&reworded));
     let events = audit_rows(&store, "permission.register").await;
     assert_eq!(events.len(), 2);

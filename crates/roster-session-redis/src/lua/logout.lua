@@ -1,4 +1,4 @@
--- ARGV: token_hash, now, grace.
+-- ARGV: token_hash, now, grace, feed channel.
 -- Replies what the token was before: { 'active', field, value, ... } (now
 -- logged out) | { 'ended', reason } | { 'unknown' } | { 'corrupt' }.
 local token_hash = ARGV[1]

@@ -1,16 +1,20 @@
 -- ARGV: token_hash, session_id, account_id, user_id, payload, client_address,
--- user_agent, created_at (also "now"), idle_timeout, absolute_expires_at, grace.
--- Replies { 'opened' } or { 'opened', replaced_session_id }.
+-- user_agent, created_at (also "now"), idle_timeout, absolute_expires_at, grace,
+-- feed channel.
+-- Replies { 'opened' }, or { 'opened', previous_session_id, how_it_ended }
+-- when a previous live session ended ('replaced', or 'expired' when its time
+-- had passed).
 local now = tonumber(ARGV[8])
 local idle_timeout = tonumber(ARGV[9])
 local absolute = tonumber(ARGV[10])
 local grace = tonumber(ARGV[11])
 
--- R36: the previous live session ends in the same atomic step.
-local replaced = nil
+-- R36: the previous live session ends (and is published) in the same atomic
+-- step.
+local previous = nil
 local live = read_live()
-if live and not live.corrupt and end_live(live, 'replaced', now, grace) == 'replaced' then
-  replaced = live.session_id
+if live and not live.corrupt then
+  previous = { live.session_id, end_live(live, 'replaced', now, grace, nil, ARGV[2]) }
 end
 redis.call('DEL', current_key)
 
@@ -46,7 +50,7 @@ redis.call('HSET', current_key,
 -- Until the absolute expiry plus grace: never before the session could end.
 redis.call('PEXPIRE', current_key, ms(math.max(absolute - now, 0) + grace))
 
-if replaced then
-  return { 'opened', replaced }
+if previous then
+  return { 'opened', previous[1], previous[2] }
 end
 return { 'opened' }

@@ -1,14 +1,19 @@
--- Shared by every session script; each script is this prelude plus its body.
+-- Shared by every session script; each script is a generated header
+-- (REASON_TEXTS, the reason texts of session events, from Rust's
+-- `roster_session_core::reasons`), this prelude, then its body.
 --
 -- KEYS[1]: the credential's live session, a hash (see lib.rs for fields).
 -- KEYS[2]: the credential's tombstones, a hash token_hash -> "reason|absolute_ms".
 -- Both carry the credential's {tag}, so they share one Cluster slot.
+-- The LAST ARGV of every session script is the feed channel, on which every
+-- session end is PUBLISHed (JSON, see feed.rs) in the same atomic step.
 --
 -- Every time is integer milliseconds passed in ARGV, never Redis TIME: the
 -- caller's clock decides, so tests can move it. Key expiry (PEXPIRE) is only
 -- garbage collection, set well past the stored times; the stored times decide.
 local current_key = KEYS[1]
 local ended_key = KEYS[2]
+local feed_channel = ARGV[#ARGV]
 
 -- Integer text; Lua numbers are doubles and would otherwise print as 1.8e+12.
 local function ms(number)
@@ -24,10 +29,11 @@ local function keep_tombstones_until(absolute, now, grace)
 end
 
 -- The live session's bookkeeping: nil when there is none; `corrupt` set when
--- its times cannot be read.
+-- its times or owner cannot be read.
 local function read_live()
   local fields = redis.call('HMGET', current_key, 'token_hash', 'session_id',
-    'idle_expires_at', 'absolute_expires_at', 'idle_timeout', 'last_used_at')
+    'idle_expires_at', 'absolute_expires_at', 'idle_timeout', 'last_used_at',
+    'account_id', 'user_id')
   if not fields[1] then
     return nil
   end
@@ -38,9 +44,11 @@ local function read_live()
     absolute_expires_at = tonumber(fields[4]),
     idle_timeout = tonumber(fields[5]),
     last_used_at = tonumber(fields[6]),
+    account_id = fields[7],
+    user_id = fields[8],
   }
   live.corrupt = not (live.session_id and live.idle_expires_at and live.absolute_expires_at
-    and live.idle_timeout and live.last_used_at)
+    and live.idle_timeout and live.last_used_at and live.account_id and live.user_id)
   return live
 end
 
@@ -48,16 +56,32 @@ local function has_expired(live, now)
   return now >= live.idle_expires_at or now >= live.absolute_expires_at
 end
 
--- Turns the live session into a tombstone, kept until its absolute expiry.
--- A session whose time had already passed ends as expired whatever `reason`
--- was asked for. Returns the reason it ended with.
-local function end_live(live, reason, now, grace)
+-- Turns the live session into a tombstone, kept until its absolute expiry,
+-- and publishes the end on the feed. A session whose time had already passed
+-- ends as expired whatever `reason` was asked for. `revocation_reason` is the
+-- text of a revocation, `replaced_by` the successor of a replaced session.
+-- Returns the reason it ended with.
+local function end_live(live, reason, now, grace, revocation_reason, replaced_by)
   if has_expired(live, now) then
     reason = 'expired'
   end
   redis.call('DEL', current_key)
   redis.call('HSET', ended_key, live.token_hash, reason .. '|' .. ms(live.absolute_expires_at))
   keep_tombstones_until(live.absolute_expires_at, now, grace)
+
+  local event = {
+    type = 'session_ended',
+    kind = reason,
+    session_id = live.session_id,
+    account_id = live.account_id,
+    user_id = live.user_id,
+    reason = REASON_TEXTS[reason] or revocation_reason,
+    occurred_at = now,
+  }
+  if reason == 'replaced' then
+    event.replaced_by = replaced_by
+  end
+  redis.call('PUBLISH', feed_channel, cjson.encode(event))
   return reason
 end
 

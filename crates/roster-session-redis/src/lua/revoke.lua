@@ -1,7 +1,8 @@
--- ARGV: now, grace.
+-- ARGV: now, grace, revocation reason, feed channel.
 -- Replies { 'revoked' } or { 'revoked', session_id } when a live session ended.
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[2])
+local revocation_reason = ARGV[3]
 
 local live = read_live()
 if not live then
@@ -12,7 +13,7 @@ if live.corrupt then
   redis.call('DEL', current_key)
   return { 'revoked' }
 end
-if end_live(live, 'revoked', now, grace) == 'revoked' then
+if end_live(live, 'revoked', now, grace, revocation_reason) == 'revoked' then
   return { 'revoked', live.session_id }
 end
 return { 'revoked' }

@@ -1,4 +1,4 @@
--- ARGV: token_hash, now, grace.
+-- ARGV: token_hash, now, grace, feed channel.
 -- Replies { 'active', field, value, ... } | { 'ended', reason } | { 'unknown' } | { 'corrupt' }.
 local token_hash = ARGV[1]
 local now = tonumber(ARGV[2])

@@ -2,6 +2,13 @@
 
 #![allow(dead_code)]
 
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use roster_domain::ids::SessionId;
+use roster_session_core::{CredentialKey, NewSession};
 use roster_session_redis::RedisSessionStore;
 
 /// The Redis the tests use: `ROSTER_TEST_REDIS_URL`, or the local default.
@@ -24,5 +31,83 @@ pub async fn fresh_store() -> RedisSessionStore {
             "the Redis session store tests need a running Redis at {url} \
              (set ROSTER_TEST_REDIS_URL to use another one): {error}"
         ),
+    }
+}
+
+/// Now, to the millisecond the store keeps.
+pub fn now_in_millis() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now is a valid instant")
+}
+
+/// A session with the R37 defaults, created at `created_at`.
+pub fn new_session(credential: CredentialKey, created_at: DateTime<Utc>) -> NewSession {
+    NewSession {
+        session_id: SessionId::generate(),
+        credential,
+        payload: "{\"roles\":[\"reader\"]}".to_owned(),
+        client_address: "192.0.2.10".to_owned(),
+        user_agent: "redis-only-test".to_owned(),
+        created_at,
+        idle_timeout: Duration::minutes(15),
+        absolute_expires_at: created_at + Duration::hours(12),
+    }
+}
+
+/// A plain connection to the test Redis, beside the store's.
+pub async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(test_redis_url()).expect("test redis url");
+    client.get_multiplexed_async_connection().await.expect("raw connection to the test redis")
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A `redis-server` owned by one test, killed when dropped. The binary is
+/// `ROSTER_TEST_REDIS_SERVER` or `redis-server` on the PATH.
+pub struct OwnRedisServer {
+    process: Child,
+}
+
+impl OwnRedisServer {
+    pub async fn start(port: u16) -> Self {
+        let binary = std::env::var("ROSTER_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let process = Command::new(&binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("this test starts its own {binary} and could not: {error}"));
+        let mut server = Self { process };
+        for _ in 0..200 {
+            if let Ok(Some(status)) = server.process.try_wait() {
+                panic!("{binary} on port {port} exited at start: {status}");
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        panic!("{binary} on port {port} did not start listening");
+    }
+}
+
+impl OwnRedisServer {
+    /// Sends a signal (`-STOP`, `-CONT`) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.process.id().to_string()])
+            .status()
+            .expect("run kill to signal the test's redis-server");
+        assert!(status.success(), "kill {signal} failed: {status}");
+    }
+}
+
+impl Drop for OwnRedisServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
     }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 use roster_domain::account::{Account, BillingLevel, User, UserStatus};
+use roster_proto::access::v1 as access_proto;
 use roster_proto::directory::v1 as proto;
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -159,6 +160,56 @@ pub fn audit_event_message(event: &roster_domain::repository::AuditEvent) -> pro
     }
 }
 
+/// Names as strings, in the set's (sorted) order.
+fn names<'a>(permissions: impl IntoIterator<Item = &'a roster_domain::presets::PermissionName>) -> Vec<String> {
+    permissions.into_iter().map(ToString::to_string).collect()
+}
+
+/// R29, R40: permissions per scope, losslessly (`other_store_permissions`
+/// answers for stores the user's grants do not name).
+pub fn permissions_by_scope_message(
+    permissions: &roster_domain::access::PermissionsByScope,
+) -> access_proto::PermissionsByScope {
+    access_proto::PermissionsByScope {
+        is_owner: permissions.is_owner,
+        account_permissions: names(&permissions.account),
+        every_store_permissions: names(&permissions.every_store),
+        store_permissions: permissions
+            .per_store
+            .iter()
+            .map(|(store_id, held)| access_proto::StorePermissions {
+                store_id: store_id.to_string(),
+                permissions: names(held),
+            })
+            .collect(),
+        other_store_permissions: names(&permissions.other_stores),
+    }
+}
+
+/// R16: a user's data filters, by filter name.
+pub fn data_filter_messages(filters: &roster_domain::filters::DataFilters) -> Vec<access_proto::DataFilter> {
+    filters
+        .as_map()
+        .iter()
+        .map(|(field, values)| access_proto::DataFilter { field: field.clone(), values: values.clone() })
+        .collect()
+}
+
+/// R40: what a user may do now, as the broker caches it.
+pub fn principal_access_message(access: &crate::service::principal::PrincipalAccess) -> proto::PrincipalAccess {
+    proto::PrincipalAccess {
+        user_id: access.user_id.to_string(),
+        account_id: access.account_id.to_string(),
+        group_ids: access.groups.iter().map(|(group_id, _)| group_id.to_string()).collect(),
+        group_names: access.groups.iter().map(|(_, name)| name.clone()).collect(),
+        is_owner: access.is_owner,
+        is_platform_operator: access.is_platform_operator,
+        blocked: access.blocked,
+        permissions: Some(permissions_by_scope_message(&access.permissions)),
+        data_filters: data_filter_messages(&access.data_filters),
+    }
+}
+
 /// A JSON document as a `google.protobuf.Struct`: `null` is no struct, an
 /// object maps field by field, any other value is wrapped as `{"value": ..}`
 /// (a Struct is always an object).
@@ -227,5 +278,36 @@ mod tests {
         assert_eq!(json_struct(&serde_json::Value::Null), None);
         let wrapped = json_struct(&json!("renamed")).unwrap();
         assert_eq!(kind(&wrapped.fields["value"]), &Kind::StringValue("renamed".to_owned()));
+    }
+
+    #[test]
+    fn r40_permissions_by_scope_convert_losslessly() {
+        use roster_domain::access::PermissionsByScope;
+        use roster_domain::ids::StoreId;
+        use roster_domain::presets::PermissionName;
+
+        let name = |text: &str| PermissionName::parse("permission", text).unwrap();
+        let store_id = StoreId::generate();
+        let permissions = PermissionsByScope {
+            is_owner: false,
+            account: [name("users.view")].into(),
+            every_store: [name("transactions.view")].into(),
+            per_store: [(store_id, [name("orders.view"), name("transactions.view")].into())].into(),
+            other_stores: [name("transactions.view"), name("reports.view")].into(),
+        };
+        let message = permissions_by_scope_message(&permissions);
+        assert_eq!(message.account_permissions, ["users.view"]);
+        assert_eq!(message.every_store_permissions, ["transactions.view"]);
+        assert_eq!(message.store_permissions[0].store_id, store_id.to_string());
+        assert_eq!(message.store_permissions[0].permissions, ["orders.view", "transactions.view"]);
+        assert_eq!(message.other_store_permissions, ["reports.view", "transactions.view"]);
+        let filters =
+            std::collections::BTreeMap::from([("country".to_owned(), vec!["US".to_owned(), "JP".to_owned()])]);
+        let filters = roster_domain::filters::DataFilters::parse("data_filters", &filters).unwrap();
+        let messages = data_filter_messages(&filters);
+        assert_eq!(
+            (messages[0].field.as_str(), messages[0].values.clone()),
+            ("country", vec!["JP".to_owned(), "US".to_owned()])
+        );
     }
 }

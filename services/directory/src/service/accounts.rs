@@ -106,7 +106,13 @@ impl Directory {
             Err(DomainError::permission_denied("OWNER_ONLY", "R6: only the owner edits the account's details"))
         };
         self.authorize(&scope, act, check).await?;
-        self.repository.update_account(account_id, patch, &scope.context).await
+        let account = self.repository.update_account(account_id, patch, &scope.context).await?;
+        // R30: the billing level moves billing permissions between account
+        // and store level, for everyone; the display name is no one's access.
+        if account.billing_level != scope.snapshot.account.billing_level {
+            self.access_changed(account_id, &[]).await;
+        }
+        Ok(account)
     }
 
     /// R3, R38: the owner hands ownership to another active user; both
@@ -136,6 +142,7 @@ impl Directory {
         let transfer =
             OwnershipTransfer { account_id, expected_owner: scope.caller.user_id, new_owner, evidence: None };
         let account = self.repository.transfer_ownership(transfer, &scope.context).await?;
+        self.access_changed(account_id, &[scope.caller.user_id, new_owner]).await;
         self.end_sessions(account_id, scope.caller.user_id, "ownership_changed").await?;
         self.end_sessions(account_id, new_owner, "ownership_changed").await?;
         Ok(account)
@@ -186,6 +193,7 @@ impl Directory {
         let transfer =
             OwnershipTransfer { account_id, expected_owner: previous_owner, new_owner, evidence: Some(evidence) };
         let account = self.repository.transfer_ownership(transfer, &scope.context).await?;
+        self.access_changed(account_id, &[previous_owner, new_owner]).await;
         self.end_sessions(account_id, previous_owner, "ownership_changed").await?;
         self.end_sessions(account_id, new_owner, "ownership_changed").await?;
         Ok(account)

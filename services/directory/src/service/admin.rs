@@ -150,4 +150,12 @@ impl Directory {
     pub async fn end_sessions(&self, account_id: AccountId, user_id: UserId, reason: &str) -> Result<(), DomainError> {
         self.sessions.revoke_user_sessions(account_id, user_id, reason).await
     }
+
+    /// R38: after a committed change that alters what `principal_access`
+    /// answers for `users` (for every user of the account when empty), the
+    /// broker drops what it cached. Never fails: the change stands, and a
+    /// broker that missed it is logged.
+    pub async fn access_changed(&self, account_id: AccountId, users: &[UserId]) {
+        self.sessions.invalidate_access(account_id, users).await;
+    }
 }

@@ -1,12 +1,13 @@
 //! Reading the audit log (R43, R44): `audit.view` in the account; platform
 //! operators, holding `audit.view` in the platform account, may read any
-//! account's events or all of them.
+//! account's events or all of them. And writing what the session broker
+//! reports about sessions.
 
 use roster_domain::audit::RequestContext;
 use roster_domain::caller::Caller;
 use roster_domain::ids::AccountId;
 use roster_domain::paging::{Page, PageRequest};
-use roster_domain::repository::{AuditEvent, AuditFilter};
+use roster_domain::repository::{AuditEvent, AuditFilter, SessionAuditEvent};
 use roster_domain::DomainError;
 
 use super::admin::Act;
@@ -56,5 +57,25 @@ impl Directory {
         let check = require(&scope, "audit.view", "R44: reading the audit log needs audit.view");
         self.authorize(&scope, act, check).await?;
         self.repository.list_audit_events(account_id, filter, page).await
+    }
+
+    /// R43: one audit event per session event the broker reports
+    /// (evictions, revocations, denied calls), all in one transaction. The
+    /// broker is the only caller (the adapter requires the internal
+    /// credential). An event without a trace id of its own is filed under
+    /// the trace of the call that reports it.
+    pub async fn record_session_events(
+        &self,
+        context: &RequestContext,
+        mut events: Vec<SessionAuditEvent>,
+    ) -> Result<(), DomainError> {
+        for event in &mut events {
+            if event.context.trace_id.is_none() {
+                event.context.trace_id = context.trace_id.clone();
+            }
+        }
+        self.repository.record_session_events(&events).await?;
+        tracing::debug!(count = events.len(), "session events audited");
+        Ok(())
     }
 }

@@ -8,9 +8,7 @@
 //! are reads). Internal services have no user, so `admin_scope` does not apply:
 //! `asker_of` and `check_users_view` are this service's own, smaller rule.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use roster_domain::access::{anonymous_holds, resolve, AccountFacts, EffectivePermissions, UserGrants};
+use roster_domain::access::{anonymous_holds, resolve, AccountFacts, PermissionsByScope, UserGrants};
 use roster_domain::account::UserStatus;
 use roster_domain::caller::{AuthenticatedUser, Caller};
 use roster_domain::ids::{AccountId, StoreId, UserId};
@@ -31,32 +29,6 @@ pub struct PermissionQuestion {
     pub store: Option<StoreId>,
 }
 
-/// A user's permissions per scope, each set sorted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PermissionsByScope {
-    pub is_owner: bool,
-    pub account: BTreeSet<PermissionName>,
-    pub every_store: BTreeSet<PermissionName>,
-    /// Per store named by the user's assignments or overrides, including
-    /// the every-store permissions.
-    pub per_store: BTreeMap<StoreId, BTreeSet<PermissionName>>,
-}
-
-impl PermissionsByScope {
-    fn of(permissions: &EffectivePermissions) -> Self {
-        Self {
-            is_owner: permissions.is_owner(),
-            account: permissions.account_permissions(),
-            every_store: permissions.every_store_permissions(),
-            per_store: permissions
-                .named_stores()
-                .into_iter()
-                .map(|store_id| (store_id, permissions.store_permissions(store_id)))
-                .collect(),
-        }
-    }
-}
-
 /// Who may ask about whom, decided from the caller alone; a user asking
 /// about someone else still needs `users.view`.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +39,15 @@ enum Asker<'a> {
 
 fn facts(snapshot: &AccessSnapshot) -> AccountFacts {
     AccountFacts { billing_level: snapshot.account.billing_level, is_platform: snapshot.account.is_platform }
+}
+
+/// R14, R29: a user's permissions per scope in the account of `snapshot`;
+/// a blocked user holds nothing (and is still the owner, if they are).
+pub fn permissions_by_scope(snapshot: &AccessSnapshot, grants: &UserGrants, blocked: bool) -> PermissionsByScope {
+    if blocked {
+        return PermissionsByScope { is_owner: grants.is_owner, ..PermissionsByScope::none() };
+    }
+    PermissionsByScope::from(&resolve(&snapshot.catalog, &snapshot.groups, grants, facts(snapshot)))
 }
 
 fn user_not_found() -> DomainError {
@@ -229,11 +210,7 @@ impl Directory {
         user_id: UserId,
     ) -> Result<PermissionsByScope, DomainError> {
         let (snapshot, subject) = self.question_facts(caller, account_id, user_id).await?;
-        if subject.blocked {
-            return Ok(PermissionsByScope { is_owner: subject.grants.is_owner, ..PermissionsByScope::default() });
-        }
-        let permissions = resolve(&snapshot.catalog, &snapshot.groups, &subject.grants, facts(&snapshot));
-        Ok(PermissionsByScope::of(&permissions))
+        Ok(permissions_by_scope(&snapshot, &subject.grants, subject.blocked))
     }
 }
 

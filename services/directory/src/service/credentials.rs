@@ -9,10 +9,11 @@ use roster_domain::ids::{AccountId, GroupId, UserId};
 use roster_domain::lockout::AttemptReservation;
 use roster_domain::names::{AccountKey, AccountSlug, LoginName};
 use roster_domain::network::IpAllowlist;
-use roster_domain::password::Password;
+use roster_domain::password::{Password, PasswordHash};
 use roster_domain::repository::{LoginAttempt, LoginCandidate};
 use roster_domain::{DomainError, ErrorCode};
 
+use super::principal::PrincipalAccess;
 use super::Directory;
 
 /// The longest a login waits for attempts in flight that may lift a lock
@@ -46,6 +47,16 @@ pub struct VerifiedPrincipal {
     pub is_owner: bool,
     pub is_platform_operator: bool,
     pub must_change_password: bool,
+    /// What the user may do at the moment of the login (R40), as
+    /// `principal_access` answers it.
+    pub access: PrincipalAccess,
+}
+
+/// A hash that verified but is weaker than the configured parameters, with
+/// the password that matched it, to rehash after the login (R35).
+struct WeakHash {
+    verified: PasswordHash,
+    password: Password,
 }
 
 /// Why a login was refused; recorded in the audit log, never told to the
@@ -147,24 +158,46 @@ impl Directory {
         password: Password,
         client_address: Option<std::net::IpAddr>,
     ) -> Result<VerifiedPrincipal, DomainError> {
-        let (account_id, user_id) = (Some(candidate.account.id), Some(candidate.user.id));
+        let (account_id, user_id) = (candidate.account.id, candidate.user.id);
+        // As the audit log records them.
+        let (audited_account, audited_user) = (Some(account_id), Some(user_id));
         if let Some(reason) = refusal(candidate, client_address) {
-            self.record_failure(context, account_id, user_id, login_name, Some(reason)).await?;
+            self.record_failure(context, audited_account, audited_user, login_name, Some(reason)).await?;
             return Err(DomainError::invalid_credentials());
         }
+        // Cheap (a parse), so decided before the password moves to the pool.
+        let weak = candidate
+            .password_hash
+            .as_ref()
+            .filter(|stored| self.hashing.needs_rehash(stored))
+            .map(|stored| WeakHash { verified: stored.clone(), password: password.clone() });
         let matches = self.hashing.verify(password, candidate.password_hash.clone()).await?;
         if !matches {
-            self.record_failure(context, account_id, user_id, login_name, Some("WRONG_PASSWORD")).await?;
+            self.record_failure(context, audited_account, audited_user, login_name, Some("WRONG_PASSWORD")).await?;
             return Err(DomainError::invalid_credentials());
         }
         let attempt = LoginAttempt {
-            account_id,
-            user_id,
+            account_id: audited_account,
+            user_id: audited_user,
             login_name: login_name.display().to_owned(),
             outcome: AuditOutcome::Success,
             reason: None,
         };
+        // Read before the success is recorded, so that a failure here ends
+        // the attempt like any other failure (status is not part of it).
+        let access = self.principal_access(account_id, user_id).await.map_err(|error| match error.code() {
+            // Deleted since the password matched: as unknown as any login.
+            ErrorCode::NotFound => DomainError::invalid_credentials(),
+            _ => error,
+        })?;
+        if access.blocked {
+            // Blocked while the password was checked: the block's revocation
+            // may already have run, so no session may start now (R14).
+            self.record_failure(context, audited_account, audited_user, login_name, Some("USER_BLOCKED")).await?;
+            return Err(DomainError::invalid_credentials());
+        }
         self.repository.record_login(&attempt, context).await?;
+        self.upgrade_weak_hash(context, account_id, user_id, weak).await;
         Ok(VerifiedPrincipal {
             user_id: candidate.user.id,
             account_id: candidate.account.id,
@@ -175,7 +208,36 @@ impl Directory {
             is_owner: candidate.user.is_owner,
             is_platform_operator: candidate.account.is_platform,
             must_change_password: candidate.user.must_change_password,
+            access,
         })
+    }
+
+    /// R35: a hash weaker than the configured parameters is replaced after
+    /// a successful login, with the same password hashed on the pool, unless
+    /// the password changed meanwhile (the store compares and sets). Best
+    /// effort: a failure is logged and the login stands.
+    async fn upgrade_weak_hash(
+        &self,
+        context: &RequestContext,
+        account_id: AccountId,
+        user_id: UserId,
+        weak: Option<WeakHash>,
+    ) {
+        let Some(WeakHash { verified, password }) = weak else {
+            return;
+        };
+        let upgraded = match self.hashing.hash(password).await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::warn!(%error, %user_id, "could not rehash a password with the configured parameters");
+                return;
+            }
+        };
+        match self.repository.upgrade_password_hash(account_id, user_id, &verified, &upgraded, context).await {
+            Ok(true) => tracing::info!(%user_id, "password hash upgraded to the configured parameters"),
+            Ok(false) => tracing::debug!(%user_id, "password changed during the login: hash upgrade skipped"),
+            Err(error) => tracing::warn!(%error, %user_id, "could not store an upgraded password hash"),
+        }
     }
 
     /// No such account or login: verified against the dummy hash so that it

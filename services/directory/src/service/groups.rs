@@ -203,6 +203,18 @@ fn check_removals(scope: &AdminScope, group_id: GroupId, merged: &GroupNode) -> 
     Ok(())
 }
 
+/// Whether an update changed what a principal holds or shows: the name
+/// (principals list group names), the parent and the own permissions
+/// (inheritance), the template flag (R22), the assignable groups (R32). A
+/// badge colour changes nobody's access.
+fn changes_access(before: &GroupNode, after: &Group) -> bool {
+    before.name != after.name.as_str()
+        || before.parent_id != after.parent_id
+        || before.is_template != after.is_template
+        || before.permissions != after.permissions
+        || before.assignable != after.assignable
+}
+
 /// R21: the groups form a tree; a parent that is the group itself or one of its
 /// descendants would close a cycle.
 fn check_no_cycle(tree: &GroupTree, group_id: GroupId, parent: Option<GroupId>) -> Result<(), DomainError> {
@@ -344,6 +356,10 @@ impl Directory {
         // The store checks again inside its transaction; this answers early.
         check_no_cycle(&scope.snapshot.groups, group_id, merged.parent_id)?;
         let updated = self.repository.update_group(account_id, group_id, patch, &scope.context).await?;
+        if changes_access(current, &updated) {
+            // Members of the group and of every group below it: the account.
+            self.access_changed(account_id, &[]).await;
+        }
         let listed = self.group_views(account_id).await?.into_iter().find(|view| view.group.id == group_id);
         // Gone already: deleted right after the update, which needs it to
         // have had no members.
@@ -372,7 +388,11 @@ impl Directory {
         }
         let check = require(&scope, "groups.manage", "deleting groups needs groups.manage");
         self.authorize(&scope, act, check).await?;
-        self.repository.delete_group(account_id, group_id, &scope.context).await
+        self.repository.delete_group(account_id, group_id, &scope.context).await?;
+        // Unused (the store refused otherwise), but other groups' assignable
+        // lists named it; cheap enough to say so rather than reason it away.
+        self.access_changed(account_id, &[]).await;
+        Ok(())
     }
 }
 

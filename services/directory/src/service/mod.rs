@@ -9,9 +9,13 @@ pub mod authorization;
 pub mod credentials;
 pub mod groups;
 pub mod permissions;
+pub mod principal;
 pub mod revoker;
 pub mod stores;
 pub mod users;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

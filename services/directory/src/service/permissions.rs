@@ -1,6 +1,7 @@
 //! The permission catalog (R20): any authenticated caller reads it; only
 //! Roster's own services (the internal credential) register permissions.
 
+use futures::StreamExt as _;
 use roster_domain::audit::RequestContext;
 use roster_domain::caller::Caller;
 use roster_domain::names::DisplayName;
@@ -9,6 +10,10 @@ use roster_domain::DomainError;
 
 use super::admin::Act;
 use super::Directory;
+
+/// How many accounts the broker is told about at once after a catalog
+/// change.
+const CATALOG_FAN_OUT: usize = 8;
 
 /// A parsed `RegisterPermissions`.
 #[derive(Debug, Clone)]
@@ -77,8 +82,29 @@ impl Directory {
         let service_name = registration.service_name.as_str();
         context.actor_id = None;
         context.actor_name = Some(service_name.to_owned());
-        self.repository.register_permissions(registration.permissions, service_name, &context).await?;
-        tracing::info!(service = service_name, "permissions registered");
+        let added = self.repository.register_permissions(registration.permissions, service_name, &context).await?;
+        tracing::info!(service = service_name, added = added.len(), "permissions registered");
+        if !added.is_empty() {
+            self.catalog_changed().await;
+        }
         Ok(())
+    }
+
+    /// R2, R38: a new catalog entry is held by every account's owner (and
+    /// by the members of groups that named it before it existed), so every
+    /// account's cached access goes. The catalog is global and the broker
+    /// is told per account, a few accounts at a time; a failure to list the
+    /// accounts is logged like a broker that missed the news.
+    async fn catalog_changed(&self) {
+        let account_ids = match self.repository.list_account_ids().await {
+            Ok(account_ids) => account_ids,
+            Err(error) => {
+                tracing::warn!(%error, "could not list accounts to tell the broker about new permissions");
+                return;
+            }
+        };
+        futures::stream::iter(account_ids)
+            .for_each_concurrent(CATALOG_FAN_OUT, |account_id| self.access_changed(account_id, &[]))
+            .await;
     }
 }

@@ -126,6 +126,9 @@ impl Directory {
         let check =
             require_in_store(&scope, "stores.manage", store_id, "R29: deleting a store needs stores.manage in it");
         self.authorize(&scope, act, check).await?;
-        self.repository.delete_store(account_id, store_id, &scope.context).await
+        self.repository.delete_store(account_id, store_id, &scope.context).await?;
+        // The assignments and overrides scoped to it are gone.
+        self.access_changed(account_id, &[]).await;
+        Ok(())
     }
 }

@@ -253,6 +253,11 @@ impl Directory {
             self.authorize_grants(&scope, act, &BTreeSet::new(), &changed).await?;
         }
         let updated = self.repository.update_user(account_id, user_id, patch, &scope.context).await?;
+        // R16, R24: filters and overrides are in the principal; names,
+        // email and the allowlist are not.
+        if updated.overrides != current.overrides || updated.data_filters != current.data_filters {
+            self.access_changed(account_id, &[user_id]).await;
+        }
         Ok((updated, scope))
     }
 
@@ -270,6 +275,7 @@ impl Directory {
         let current = self.existing_target(&scope, act, user_id).await?;
         self.authorize(&scope, act, check_delete_user(&scope.actor(), &target(&current))).await?;
         self.repository.delete_user(account_id, user_id, &scope.context).await?;
+        self.access_changed(account_id, &[user_id]).await;
         self.end_sessions(account_id, user_id, "user_deleted").await
     }
 
@@ -288,7 +294,10 @@ impl Directory {
         let scope = self.admin_scope(caller, account_id, context, act).await?;
         let current = self.existing_target(&scope, act, user_id).await?;
         self.authorize(&scope, act, check_block_user(&scope.actor(), &target(&current))).await?;
-        self.repository.set_user_blocked(account_id, user_id, blocked, &scope.context).await?;
+        let user = self.repository.set_user_blocked(account_id, user_id, blocked, &scope.context).await?;
+        if user.status != current.user.status {
+            self.access_changed(account_id, &[user_id]).await;
+        }
         if blocked {
             self.end_sessions(account_id, user_id, "user_blocked").await?;
         }
@@ -351,7 +360,9 @@ impl Directory {
         let check =
             check_assign_role(&actor, &scope.snapshot.catalog, &scope.snapshot.groups, scope.facts(), &assignment);
         self.authorize(&scope, act, check).await?;
-        self.repository.assign_role(account_id, user_id, assignment, &scope.context).await?;
+        if self.repository.assign_role(account_id, user_id, assignment, &scope.context).await? {
+            self.access_changed(account_id, &[user_id]).await;
+        }
         Ok(scope)
     }
 
@@ -379,7 +390,11 @@ impl Directory {
             &assignment,
         );
         self.authorize(&scope, act, check).await?;
-        self.repository.unassign_role(account_id, user_id, assignment, &scope.context).await
+        let unassigned = self.repository.unassign_role(account_id, user_id, assignment, &scope.context).await?;
+        if unassigned {
+            self.access_changed(account_id, &[user_id]).await;
+        }
+        Ok(unassigned)
     }
 }
 

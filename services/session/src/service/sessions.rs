@@ -5,23 +5,21 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use roster_domain::clock::SharedClock;
-use roster_domain::ids::{AccountId, SessionId, UserId};
+use roster_domain::ids::{AccountId, SessionId, StoreId, UserId};
+use roster_domain::presets::PermissionName;
 use roster_domain::DomainError;
-use roster_proto::directory::v1::credential_service_client::CredentialServiceClient;
 use roster_proto::directory::v1::{VerifiedPrincipal, VerifyCredentialsRequest};
-use roster_server::client::OutgoingInterceptor;
-use roster_server::errors::error_from_status;
 use roster_session_core::{
-    source_of_client_address, CredentialKey, EndReason, LoginThrottle, NewSession, SessionStore, SessionStoreError,
-    SessionToken, ThrottleDecision, Validation,
+    reasons, source_of_client_address, ActiveSession, CredentialKey, EndReason, FeedMessage, LoginThrottle, NewSession,
+    SessionStore, SessionStoreError, SessionToken, ThrottleDecision, Validation,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
+use tokio::sync::broadcast;
 
+use super::access::{AccessCache, PrincipalAccess};
+use super::audit::AuditTrail;
+use super::directory::{Directory, SessionAudit};
 use super::principal::StoredPrincipal;
-
-pub type DirectoryClient = CredentialServiceClient<InterceptedService<Channel, OutgoingInterceptor>>;
 
 /// A login request, parsed. The password is only passed through to the
 /// directory, never kept.
@@ -32,6 +30,8 @@ pub struct LoginAttempt {
     pub password: SecretString,
     pub client_address: String,
     pub user_agent: String,
+    /// W3C trace id of the request, for the audit trail.
+    pub trace_id: String,
 }
 
 /// A session just opened.
@@ -42,15 +42,44 @@ pub struct OpenedSession {
     pub idle_expires_at: DateTime<Utc>,
     pub absolute_expires_at: DateTime<Utc>,
     pub principal: StoredPrincipal,
+    /// What the principal may do; nothing while restricted (R42).
+    pub access: Arc<PrincipalAccess>,
 }
 
-/// A live session's principal and its expiries, as validation returns it.
+/// One permission to check in one scope, with a validation (R40).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionQuery {
+    pub permission: PermissionName,
+    /// `None`: account-wide.
+    pub store: Option<StoreId>,
+}
+
+/// A live session's principal, its access and its expiries, as validation
+/// returns it.
 #[derive(Debug, Clone)]
 pub struct ValidatedSession {
     pub session_id: SessionId,
     pub principal: StoredPrincipal,
+    /// What the principal may do; nothing while restricted (R42).
+    pub access: Arc<PrincipalAccess>,
     pub idle_expires_at: DateTime<Utc>,
     pub absolute_expires_at: DateTime<Utc>,
+    /// The answer to the query, when one was asked.
+    pub check: Option<bool>,
+}
+
+/// A live session as listings show it.
+#[derive(Debug, Clone)]
+pub struct ListedSession {
+    pub session: ActiveSession,
+    pub principal: StoredPrincipal,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct ListedPage {
+    pub sessions: Vec<ListedSession>,
+    pub next_cursor: Option<String>,
 }
 
 /// R37's two timeouts.
@@ -60,13 +89,27 @@ pub struct Timeouts {
     pub absolute: Duration,
 }
 
+/// Everything the broker's operations need.
+#[derive(Debug, Clone)]
+pub struct BrokerParts {
+    pub store: Arc<dyn SessionStore>,
+    /// Failed logins per client address, shared by every replica (R39).
+    pub throttle: Arc<dyn LoginThrottle>,
+    pub directory: Directory,
+    pub access: Arc<AccessCache>,
+    pub audit: AuditTrail,
+    pub clock: SharedClock,
+    pub timeouts: Timeouts,
+}
+
 /// The broker's operations.
 #[derive(Debug, Clone)]
 pub struct Broker {
     store: Arc<dyn SessionStore>,
-    /// Failed logins per client address, shared by every replica (R39).
     throttle: Arc<dyn LoginThrottle>,
-    directory: DirectoryClient,
+    directory: Directory,
+    access: Arc<AccessCache>,
+    audit: AuditTrail,
     clock: SharedClock,
     timeouts: Timeouts,
 }
@@ -92,15 +135,34 @@ fn throttle_error(error: SessionStoreError) -> DomainError {
     }
 }
 
+/// What a user may do while their session is restricted (R42): nothing.
+fn restricted(access: &PrincipalAccess) -> PrincipalAccess {
+    PrincipalAccess { permissions: Default::default(), ..access.clone() }
+}
+
+fn malformed_principal(_: roster_domain::FieldViolation) -> DomainError {
+    DomainError::internal("verifying credentials", "the directory returned a malformed principal")
+}
+
+fn stored_principal(verified: &VerifiedPrincipal) -> Result<StoredPrincipal, DomainError> {
+    Ok(StoredPrincipal {
+        user_id: UserId::parse("user_id", &verified.user_id).map_err(malformed_principal)?,
+        account_id: AccountId::parse("account_id", &verified.account_id).map_err(malformed_principal)?,
+        account_slug: verified.account_slug.clone(),
+        login_name: verified.login_name.clone(),
+        display_name: verified.display_name.clone(),
+        restricted_to_password_change: verified.must_change_password,
+    })
+}
+
+fn read_principal(payload: &str) -> Result<StoredPrincipal, DomainError> {
+    serde_json::from_str(payload).map_err(|error| DomainError::internal("reading a stored principal", error))
+}
+
 impl Broker {
-    pub fn new(
-        store: Arc<dyn SessionStore>,
-        throttle: Arc<dyn LoginThrottle>,
-        directory: DirectoryClient,
-        clock: SharedClock,
-        timeouts: Timeouts,
-    ) -> Self {
-        Self { store, throttle, directory, clock, timeouts }
+    pub fn new(parts: BrokerParts) -> Self {
+        let BrokerParts { store, throttle, directory, access, audit, clock, timeouts } = parts;
+        Self { store, throttle, directory, access, audit, clock, timeouts }
     }
 
     pub fn store(&self) -> &Arc<dyn SessionStore> {
@@ -111,7 +173,7 @@ impl Broker {
     /// refused before anything else; then the directory checks the
     /// credentials (a refusal counts against the source); the store opens
     /// the session and ends the previous one of the same credential
-    /// atomically.
+    /// atomically; an eviction is audited (R43).
     pub async fn login(&self, attempt: LoginAttempt) -> Result<OpenedSession, DomainError> {
         let source = source_of_client_address(&attempt.client_address);
         self.wait_for_throttle(&source).await?;
@@ -122,22 +184,14 @@ impl Broker {
             client_address: attempt.client_address.clone(),
             user_agent: attempt.user_agent.clone(),
         };
-        let verified = self.verify_credentials(request, &source).await?;
-        let malformed =
-            |_| DomainError::internal("verifying credentials", "the directory returned a malformed principal");
-        let principal = StoredPrincipal {
-            user_id: UserId::parse("user_id", &verified.user_id).map_err(malformed)?,
-            account_id: AccountId::parse("account_id", &verified.account_id).map_err(malformed)?,
-            account_slug: verified.account_slug,
-            login_name: verified.login_name,
-            display_name: verified.display_name,
-            group_ids: verified.group_ids,
-            group_names: verified.group_names,
-            is_owner: verified.is_owner,
-            is_platform_operator: verified.is_platform_operator,
-            restricted_to_password_change: verified.must_change_password,
+        let (verified, access) = self.verify_credentials(request, &source).await?;
+        let principal = stored_principal(&verified)?;
+        let (account_id, user_id) = (principal.account_id, principal.user_id);
+        let access = match access {
+            Some(access) => Arc::new(access),
+            None => self.access_of(account_id, user_id).await?,
         };
-        let credential = CredentialKey::new(principal.account_id, principal.user_id);
+        let credential = CredentialKey::new(account_id, user_id);
         let token = SessionToken::issue(&credential);
         let now = self.clock.now();
         let session_id = SessionId::generate();
@@ -148,22 +202,39 @@ impl Broker {
             session_id,
             credential,
             payload,
-            client_address: attempt.client_address,
-            user_agent: attempt.user_agent,
+            client_address: attempt.client_address.clone(),
+            user_agent: attempt.user_agent.clone(),
             created_at: now,
             idle_timeout: self.timeouts.idle,
             absolute_expires_at,
         };
-        let replaced = self.store.open(&token, session).await?;
-        if let Some(replaced) = replaced {
-            tracing::info!(replaced_session_id = %replaced, new_session_id = %session_id, user_id = %principal.user_id, "session replaced by a newer login");
+        if let Some(replaced) = self.store.open(&token, session).await? {
+            tracing::info!(replaced_session_id = %replaced, new_session_id = %session_id, %user_id, "session replaced by a newer login");
+            // R36, R43: the eviction is audited; the directory may also
+            // tell the evicted user by email.
+            self.audit.record(SessionAudit {
+                account_id: Some(account_id),
+                action: "session.replaced",
+                target_user_id: Some(user_id),
+                target_session_id: Some(replaced),
+                outcome: "success",
+                reason: reasons::REPLACED.to_owned(),
+                replaced_by_session_id: Some(session_id),
+                client_address: attempt.client_address,
+                user_agent: attempt.user_agent,
+                trace_id: attempt.trace_id,
+                occurred_at: Some(now),
+                ..SessionAudit::default()
+            });
         }
+        let access = if principal.restricted_to_password_change { Arc::new(restricted(&access)) } else { access };
         Ok(OpenedSession {
             token,
             session_id,
             idle_expires_at: (now + self.timeouts.idle).min(absolute_expires_at),
             absolute_expires_at,
             principal,
+            access,
         })
     }
 
@@ -193,47 +264,71 @@ impl Broker {
     }
 
     /// Asks the directory to verify the credentials; a refusal is counted
-    /// against `source` before it is returned.
+    /// against `source` before it is returned. The user's access, taken
+    /// with the answer, is cached unless it changed meanwhile.
     async fn verify_credentials(
         &self,
         request: VerifyCredentialsRequest,
         source: &str,
-    ) -> Result<VerifiedPrincipal, DomainError> {
-        let response = match self.directory.clone().verify_credentials(request).await {
-            Ok(response) => response,
-            Err(status) => {
-                let error = error_from_status(status, "directory");
+    ) -> Result<(VerifiedPrincipal, Option<PrincipalAccess>), DomainError> {
+        // Taken before the directory answers: a change racing the login
+        // cannot leave the older access cached.
+        let ticket = self.access.ticket();
+        match self.directory.verify_credentials(request).await {
+            Ok((verified, access)) => {
+                let ids =
+                    (AccountId::parse("account_id", &verified.account_id), UserId::parse("user_id", &verified.user_id));
+                if let (Some(access), (Ok(account_id), Ok(user_id))) = (&access, ids) {
+                    self.access.insert(ticket, account_id, user_id, Arc::new(access.clone()));
+                }
+                Ok((verified, access))
+            }
+            Err(error) => {
                 if error.reason() == DomainError::invalid_credentials().reason() {
                     // Fail closed: a failure that cannot be counted is not
                     // answered as an ordinary one.
                     self.throttle.record_failure(source, self.clock.now()).await.map_err(throttle_error)?;
                 }
-                return Err(error);
+                Err(error)
             }
-        };
-        response
-            .into_inner()
-            .principal
-            .ok_or_else(|| DomainError::internal("verifying credentials", "the directory returned no principal"))
+        }
     }
 
-    /// R37, R40: the principal of a live session; slides its idle timer.
-    pub async fn validate(&self, token_text: &str) -> Result<ValidatedSession, DomainError> {
-        let token = SessionToken::parse(token_text).ok_or_else(|| dead_session_error(None))?;
-        match self.store.validate(&token, self.clock.now()).await? {
-            Validation::Active(session) => {
-                let principal: StoredPrincipal = serde_json::from_str(&session.payload)
-                    .map_err(|error| DomainError::internal("reading a stored principal", error))?;
-                Ok(ValidatedSession {
-                    session_id: session.session_id,
-                    principal,
-                    idle_expires_at: session.idle_expires_at,
-                    absolute_expires_at: session.absolute_expires_at,
-                })
-            }
-            Validation::Ended(reason) => Err(dead_session_error(Some(reason))),
-            Validation::Unknown => Err(dead_session_error(None)),
+    /// The user's access, cached or from the directory; a user who is gone
+    /// or blocked has no live session (R8, R14).
+    async fn access_of(&self, account_id: AccountId, user_id: UserId) -> Result<Arc<PrincipalAccess>, DomainError> {
+        match self.access.get(account_id, user_id).await? {
+            Some(access) if !access.blocked => Ok(access),
+            _ => Err(dead_session_error(Some(EndReason::Revoked))),
         }
+    }
+
+    /// R37, R40, R42: the principal of a live session with what it may do,
+    /// and the answer to `query`; slides the idle timer. A restricted
+    /// session holds nothing.
+    pub async fn validate(
+        &self,
+        token_text: &str,
+        query: Option<&PermissionQuery>,
+    ) -> Result<ValidatedSession, DomainError> {
+        let token = SessionToken::parse(token_text).ok_or_else(|| dead_session_error(None))?;
+        let session = match self.store.validate(&token, self.clock.now()).await? {
+            Validation::Active(session) => session,
+            Validation::Ended(reason) => return Err(dead_session_error(Some(reason))),
+            Validation::Unknown => return Err(dead_session_error(None)),
+        };
+        let principal = read_principal(&session.payload)?;
+        let access = self.access_of(principal.account_id, principal.user_id).await?;
+        let access = if principal.restricted_to_password_change { Arc::new(restricted(&access)) } else { access };
+        let check = query.map(|query| access.permissions.holds(&query.permission, query.store));
+        Ok(ValidatedSession {
+            session_id: session.session_id,
+            principal,
+            access,
+            idle_expires_at: session.idle_expires_at,
+            absolute_expires_at: session.absolute_expires_at,
+            check,
+        })
     }
 
     /// R38: ends the token's session. Logging out twice is fine; a token
@@ -258,8 +353,100 @@ impl Broker {
         user_id: UserId,
         reason: &str,
     ) -> Result<Vec<SessionId>, DomainError> {
-        let revoked = self.store.revoke_credential(&CredentialKey::new(account_id, user_id), self.clock.now()).await?;
+        let credential = CredentialKey::new(account_id, user_id);
+        let revoked = self.store.revoke_credential(&credential, reason, self.clock.now()).await?;
         tracing::info!(%user_id, reason, count = revoked.len(), "user sessions revoked");
         Ok(revoked)
+    }
+
+    /// The live session `session_id`, if any.
+    pub async fn find_session(&self, session_id: SessionId) -> Result<Option<ListedSession>, DomainError> {
+        let Some(session) = self.store.find_session(session_id, self.clock.now()).await? else {
+            return Ok(None);
+        };
+        let principal = read_principal(&session.payload)?;
+        Ok(Some(ListedSession { session, principal }))
+    }
+
+    /// R38: ends one session; `None` when it is not live.
+    pub async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        reason: &str,
+    ) -> Result<Option<ActiveSession>, DomainError> {
+        let revoked = self.store.revoke_session(session_id, reason, self.clock.now()).await?;
+        if revoked.is_some() {
+            tracing::info!(%session_id, reason, "session revoked");
+        }
+        Ok(revoked)
+    }
+
+    /// Live sessions of an account or one user, a page at a time.
+    pub async fn list_sessions(
+        &self,
+        account_id: AccountId,
+        user_id: Option<UserId>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ListedPage, DomainError> {
+        let page = self.store.list_sessions(account_id, user_id, cursor, limit, self.clock.now()).await?;
+        let sessions = page
+            .sessions
+            .into_iter()
+            .map(|session| Ok(ListedSession { principal: read_principal(&session.payload)?, session }))
+            .collect::<Result<_, DomainError>>()?;
+        Ok(ListedPage { sessions, next_cursor: page.next_cursor })
+    }
+
+    /// Whether `user_id` is the owner of `account_id` (R5), as far as the
+    /// directory knows.
+    pub async fn is_owner(&self, account_id: AccountId, user_id: UserId) -> Result<bool, DomainError> {
+        Ok(self.access.get(account_id, user_id).await?.is_some_and(|access| access.is_owner))
+    }
+
+    /// R41: the feed of every replica's session ends and access changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<FeedMessage> {
+        self.store.subscribe()
+    }
+
+    /// R38: tells every replica that these users' (none: everyone's)
+    /// access in the account changed.
+    pub async fn invalidate_access(&self, account_id: AccountId, user_ids: &[UserId]) -> Result<(), DomainError> {
+        self.store.publish_access_change(account_id, user_ids).await?;
+        Ok(())
+    }
+
+    /// R43: audits what the broker did or refused.
+    pub fn audit(&self, event: SessionAudit) {
+        self.audit.record(event);
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Keeps this replica's access cache in step with the feed (R38): drops an
+/// account's entries when its access changed, and everything when messages
+/// may have been lost. Runs until the store is gone.
+pub async fn follow_feed(mut feed: broadcast::Receiver<FeedMessage>, access: Arc<AccessCache>) {
+    loop {
+        match feed.recv().await {
+            Ok(FeedMessage::AccessChanged { account_id, .. }) => access.invalidate(account_id),
+            Ok(FeedMessage::FeedLost) => {
+                tracing::warn!("session feed lost: access is read from the directory until it is back");
+                access.distrust();
+            }
+            Ok(FeedMessage::FeedRestored) => {
+                tracing::info!("session feed restored");
+                access.trust();
+            }
+            Ok(FeedMessage::Session(_)) => {}
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "session feed lagged: access cache dropped");
+                access.clear();
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

@@ -1,0 +1,353 @@
+//! What a session's user may do (R40), cached per user so that validation
+//! does not ask the directory each time, and dropped as soon as the
+//! directory says it changed (R38).
+//!
+//! # Freshness
+//!
+//! The directory publishes every access change through the broker's
+//! `InvalidateAccess`, which goes out on the session store's feed to every
+//! replica (Redis pub/sub, or the in-process feed); each replica's feed task
+//! calls [`AccessCache::invalidate`]. Three rules keep a stale entry from
+//! surviving a change:
+//!
+//! - A fetch takes a [`FetchTicket`] (the cache epoch and the sequence
+//!   number of the last invalidation) *before* asking the directory, and its
+//!   answer is only kept if no invalidation of that account happened
+//!   meanwhile.
+//! - While the feed is down ([`AccessCache::distrust`]) nothing is cached:
+//!   every validation asks the directory, since no invalidation could arrive.
+//! - Entries also age out after a time-to-live, a safety net for a change
+//!   whose notification never left the directory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use roster_domain::access::PermissionsByScope;
+use roster_domain::ids::{AccountId, UserId};
+use roster_domain::DomainError;
+
+/// A user's access as the directory resolved it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrincipalAccess {
+    pub group_ids: Vec<String>,
+    pub group_names: Vec<String>,
+    pub is_owner: bool,
+    pub is_platform_operator: bool,
+    /// A blocked user holds nothing (R14); their sessions are revoked too.
+    pub blocked: bool,
+    pub permissions: PermissionsByScope,
+    /// R16: field -> allowed values.
+    pub data_filters: BTreeMap<String, Vec<String>>,
+}
+
+/// Where access comes from: the directory.
+#[async_trait]
+pub trait AccessSource: Send + Sync + Debug {
+    /// `None` when the user or the account no longer exists.
+    async fn principal_access(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+    ) -> Result<Option<PrincipalAccess>, DomainError>;
+}
+
+/// Taken before a fetch; the fetched answer is kept only if the account's
+/// access did not change since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTicket {
+    epoch: u64,
+    sequence: u64,
+}
+
+/// Inserts between two sweeps of aged-out entries.
+const INSERTS_BETWEEN_SWEEPS: usize = 4096;
+
+#[derive(Debug)]
+struct CachedAccess {
+    access: Arc<PrincipalAccess>,
+    fetched_at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct AccountEntries {
+    /// The sequence number of the account's last invalidation.
+    invalidated_at: u64,
+    users: HashMap<UserId, CachedAccess>,
+}
+
+#[derive(Debug)]
+struct CacheState {
+    /// Whether invalidations can arrive (the feed is up).
+    trusted: bool,
+    /// Bumped whenever everything is dropped; old tickets stop matching.
+    epoch: u64,
+    /// Counts invalidations.
+    sequence: u64,
+    /// Tickets older than this are never kept (see the sweep).
+    floor: u64,
+    accounts: HashMap<AccountId, AccountEntries>,
+    inserts_since_sweep: usize,
+}
+
+/// Per-user access, shared by every request of one broker replica.
+#[derive(Debug)]
+pub struct AccessCache {
+    source: Arc<dyn AccessSource>,
+    time_to_live: Duration,
+    state: RwLock<CacheState>,
+}
+
+impl AccessCache {
+    /// A cache that trusts its feed from the start (the in-process store's
+    /// feed cannot fail; a Redis feed reports `FeedLost` if it does).
+    pub fn new(source: Arc<dyn AccessSource>, time_to_live: Duration) -> Self {
+        let state = CacheState {
+            trusted: true,
+            epoch: 0,
+            sequence: 0,
+            floor: 0,
+            accounts: HashMap::new(),
+            inserts_since_sweep: 0,
+        };
+        Self { source, time_to_live, state: RwLock::new(state) }
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, CacheState> {
+        // A panic while holding the lock leaves only cache entries behind;
+        // dropping them all is always safe.
+        self.state.write().unwrap_or_else(|poisoned| {
+            let mut state = poisoned.into_inner();
+            state.accounts.clear();
+            state.epoch += 1;
+            state
+        })
+    }
+
+    /// The ticket for a fetch starting now.
+    pub fn ticket(&self) -> FetchTicket {
+        let state = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        FetchTicket { epoch: state.epoch, sequence: state.sequence }
+    }
+
+    /// Keeps `access`, fetched under `ticket`, unless the account's access
+    /// changed since the ticket was taken or the feed is down.
+    pub fn insert(&self, ticket: FetchTicket, account_id: AccountId, user_id: UserId, access: Arc<PrincipalAccess>) {
+        let mut state = self.write();
+        if !state.trusted || state.epoch != ticket.epoch || ticket.sequence < state.floor {
+            return;
+        }
+        let time_to_live = self.time_to_live;
+        state.inserts_since_sweep += 1;
+        if state.inserts_since_sweep >= INSERTS_BETWEEN_SWEEPS {
+            state.inserts_since_sweep = 0;
+            let now = Instant::now();
+            for entries in state.accounts.values_mut() {
+                entries.users.retain(|_, cached| now.duration_since(cached.fetched_at) < time_to_live);
+            }
+            state.accounts.retain(|_, entries| !entries.users.is_empty());
+            // The forgotten accounts' invalidation times go with them: no
+            // ticket from before the sweep is trusted any more.
+            state.floor = state.sequence;
+        }
+        let entries = state.accounts.entry(account_id).or_default();
+        if entries.invalidated_at > ticket.sequence {
+            return;
+        }
+        entries.users.insert(user_id, CachedAccess { access, fetched_at: Instant::now() });
+    }
+
+    fn cached(&self, account_id: AccountId, user_id: UserId) -> Option<Arc<PrincipalAccess>> {
+        let state = self.state.read().ok()?;
+        if !state.trusted {
+            return None;
+        }
+        let cached = state.accounts.get(&account_id)?.users.get(&user_id)?;
+        (cached.fetched_at.elapsed() < self.time_to_live).then(|| cached.access.clone())
+    }
+
+    /// The user's access: cached, or fetched from the directory (and kept).
+    /// `None` when the user or the account is gone.
+    pub async fn get(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+    ) -> Result<Option<Arc<PrincipalAccess>>, DomainError> {
+        if let Some(access) = self.cached(account_id, user_id) {
+            return Ok(Some(access));
+        }
+        let ticket = self.ticket();
+        let Some(access) = self.source.principal_access(account_id, user_id).await? else {
+            return Ok(None);
+        };
+        let access = Arc::new(access);
+        self.insert(ticket, account_id, user_id, access.clone());
+        Ok(Some(access))
+    }
+
+    /// The account's access changed (R38): every cached entry of it goes,
+    /// and fetches in flight will not be kept.
+    pub fn invalidate(&self, account_id: AccountId) {
+        let mut state = self.write();
+        state.sequence += 1;
+        let sequence = state.sequence;
+        let entries = state.accounts.entry(account_id).or_default();
+        entries.invalidated_at = sequence;
+        entries.users.clear();
+    }
+
+    /// Drops everything (messages may have been lost).
+    pub fn clear(&self) {
+        let mut state = self.write();
+        state.epoch += 1;
+        state.accounts.clear();
+    }
+
+    /// The feed is down: drop everything, keep nothing until [`Self::trust`].
+    pub fn distrust(&self) {
+        let mut state = self.write();
+        state.trusted = false;
+        state.epoch += 1;
+        state.accounts.clear();
+    }
+
+    /// The feed is back: start caching again, from nothing.
+    pub fn trust(&self) {
+        let mut state = self.write();
+        state.trusted = true;
+        state.epoch += 1;
+        state.accounts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Counts fetches; answers a fixed access, or none.
+    #[derive(Debug, Default)]
+    struct CountingSource {
+        fetches: AtomicUsize,
+        gone: bool,
+    }
+
+    #[async_trait]
+    impl AccessSource for CountingSource {
+        async fn principal_access(
+            &self,
+            _account_id: AccountId,
+            _user_id: UserId,
+        ) -> Result<Option<PrincipalAccess>, DomainError> {
+            let fetches = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.gone {
+                return Ok(None);
+            }
+            Ok(Some(PrincipalAccess { group_names: vec![format!("fetch {fetches}")], ..PrincipalAccess::default() }))
+        }
+    }
+
+    fn cache(source: &Arc<CountingSource>) -> AccessCache {
+        AccessCache::new(source.clone(), Duration::from_secs(60))
+    }
+
+    fn fetches(source: &CountingSource) -> usize {
+        source.fetches.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_second_validation_is_answered_from_the_cache() {
+        let source = Arc::new(CountingSource::default());
+        let cache = cache(&source);
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        let first = cache.get(account, user).await.unwrap().unwrap();
+        let second = cache.get(account, user).await.unwrap().unwrap();
+        assert_eq!(first, second);
+        assert_eq!(fetches(&source), 1);
+    }
+
+    #[tokio::test]
+    async fn r38_an_invalidation_makes_the_next_validation_fetch_again() {
+        let source = Arc::new(CountingSource::default());
+        let cache = cache(&source);
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        let other_account = AccountId::generate();
+        cache.get(account, user).await.unwrap();
+        cache.get(other_account, user).await.unwrap();
+        cache.invalidate(account);
+        let after = cache.get(account, user).await.unwrap().unwrap();
+        assert_eq!(after.group_names, vec!["fetch 3".to_owned()]);
+        // Other accounts keep their entries.
+        cache.get(other_account, user).await.unwrap();
+        assert_eq!(fetches(&source), 3);
+    }
+
+    #[test]
+    fn r38_an_answer_fetched_across_an_invalidation_is_not_kept() {
+        let source = Arc::new(CountingSource::default());
+        let cache = cache(&source);
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        let ticket = cache.ticket();
+        cache.invalidate(account);
+        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()));
+        assert!(cache.cached(account, user).is_none());
+        // Another account's answer from the same time is kept.
+        let other_account = AccountId::generate();
+        cache.insert(ticket, other_account, user, Arc::new(PrincipalAccess::default()));
+        assert!(cache.cached(other_account, user).is_some());
+        // A ticket taken after the invalidation is kept.
+        let ticket = cache.ticket();
+        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()));
+        assert!(cache.cached(account, user).is_some());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_kept_while_the_feed_is_down() {
+        let source = Arc::new(CountingSource::default());
+        let cache = cache(&source);
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        cache.get(account, user).await.unwrap();
+        cache.distrust();
+        cache.get(account, user).await.unwrap();
+        cache.get(account, user).await.unwrap();
+        assert_eq!(fetches(&source), 3);
+        cache.trust();
+        cache.get(account, user).await.unwrap();
+        cache.get(account, user).await.unwrap();
+        assert_eq!(fetches(&source), 4);
+    }
+
+    #[test]
+    fn a_ticket_from_before_a_clear_is_not_kept() {
+        let source = Arc::new(CountingSource::default());
+        let cache = cache(&source);
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        let ticket = cache.ticket();
+        cache.clear();
+        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()));
+        assert!(cache.cached(account, user).is_none());
+    }
+
+    #[tokio::test]
+    async fn entries_age_out_after_their_time_to_live() {
+        let source = Arc::new(CountingSource::default());
+        let cache = AccessCache::new(source.clone(), Duration::ZERO);
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        cache.get(account, user).await.unwrap();
+        cache.get(account, user).await.unwrap();
+        assert_eq!(fetches(&source), 2);
+    }
+
+    #[tokio::test]
+    async fn a_user_that_is_gone_has_no_access_and_nothing_is_kept() {
+        let source = Arc::new(CountingSource { gone: true, ..CountingSource::default() });
+        let cache = cache(&source);
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        assert!(cache.get(account, user).await.unwrap().is_none());
+        assert!(cache.get(account, user).await.unwrap().is_none());
+        assert_eq!(fetches(&source), 2);
+    }
+}
