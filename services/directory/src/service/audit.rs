@@ -64,6 +64,10 @@ impl Directory {
     /// broker is the only caller (the adapter requires the internal
     /// credential). An event without a trace id of its own is filed under
     /// the trace of the call that reports it.
+    ///
+    /// The hook for the replaced-session notice (R36): when email delivery
+    /// arrives (issue 5), a `session.replaced` event queues the evicted
+    /// user's notice in the outbox in this same transaction.
     pub async fn record_session_events(
         &self,
         context: &RequestContext,
