@@ -8,6 +8,7 @@
 //! between the services); `tonic::Status` is created nowhere else but in
 //! this crate and the services' thin gRPC adapters.
 
+pub mod access;
 pub mod client;
 pub mod config;
 pub mod errors;

@@ -160,31 +160,8 @@ pub fn audit_event_message(event: &roster_domain::repository::AuditEvent) -> pro
     }
 }
 
-/// Names as strings, in the set's (sorted) order.
-fn names<'a>(permissions: impl IntoIterator<Item = &'a roster_domain::presets::PermissionName>) -> Vec<String> {
-    permissions.into_iter().map(ToString::to_string).collect()
-}
-
-/// R29, R40: permissions per scope, losslessly (`other_store_permissions`
-/// answers for stores the user's grants do not name).
-pub fn permissions_by_scope_message(
-    permissions: &roster_domain::access::PermissionsByScope,
-) -> access_proto::PermissionsByScope {
-    access_proto::PermissionsByScope {
-        is_owner: permissions.is_owner,
-        account_permissions: names(&permissions.account),
-        every_store_permissions: names(&permissions.every_store),
-        store_permissions: permissions
-            .per_store
-            .iter()
-            .map(|(store_id, held)| access_proto::StorePermissions {
-                store_id: store_id.to_string(),
-                permissions: names(held),
-            })
-            .collect(),
-        other_store_permissions: names(&permissions.other_stores),
-    }
-}
+/// R29, R40: permissions per scope, losslessly.
+pub use roster_server::access::permissions_message as permissions_by_scope_message;
 
 /// R16: a user's data filters, by filter name.
 pub fn data_filter_messages(filters: &roster_domain::filters::DataFilters) -> Vec<access_proto::DataFilter> {

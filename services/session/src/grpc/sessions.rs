@@ -17,6 +17,7 @@ use roster_proto::session::v1::{
     RevokeSessionResponse, RevokeUserSessionsRequest, RevokeUserSessionsResponse, SessionEvent as EventMessage,
     SessionInfo, ValidateSessionRequest, ValidateSessionResponse, WatchSessionEventsRequest,
 };
+use roster_server::access::permissions_message;
 use roster_server::errors::status_from_error;
 use roster_server::internal::InternalToken;
 use roster_server::metadata::{bearer_token, request_context};
@@ -28,7 +29,7 @@ use tonic::{Request, Response, Status};
 
 use crate::service::access::PrincipalAccess;
 use crate::service::admin::{authorize, Requester, SessionAct, SessionTarget};
-use crate::service::directory::{filters_message, permissions_message, timestamp, SessionAudit};
+use crate::service::directory::{filters_message, timestamp, SessionAudit};
 use crate::service::principal::StoredPrincipal;
 use crate::service::sessions::{Broker, ListedSession, LoginAttempt, PermissionQuery};
 

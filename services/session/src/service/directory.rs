@@ -163,28 +163,6 @@ pub fn access_from_message(message: AccessMessage) -> Result<PrincipalAccess, Do
     })
 }
 
-fn names(permissions: &std::collections::BTreeSet<PermissionName>) -> Vec<String> {
-    permissions.iter().map(|permission| permission.as_str().to_owned()).collect()
-}
-
-/// The wire form of permissions per scope, for principals.
-pub fn permissions_message(permissions: &PermissionsByScope) -> access_proto::PermissionsByScope {
-    access_proto::PermissionsByScope {
-        is_owner: permissions.is_owner,
-        account_permissions: names(&permissions.account),
-        every_store_permissions: names(&permissions.every_store),
-        store_permissions: permissions
-            .per_store
-            .iter()
-            .map(|(store_id, held)| access_proto::StorePermissions {
-                store_id: store_id.to_string(),
-                permissions: names(held),
-            })
-            .collect(),
-        other_store_permissions: names(&permissions.other_stores),
-    }
-}
-
 /// The wire form of data filters.
 pub fn filters_message(filters: &BTreeMap<String, Vec<String>>) -> Vec<access_proto::DataFilter> {
     filters
