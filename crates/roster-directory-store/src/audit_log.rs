@@ -106,8 +106,12 @@ impl AuditRepository for SeaDirectoryStore {
             return Ok(());
         }
         let now = self.now();
+        // Read before the transaction, which then only writes: on SQLite a
+        // transaction that reads and then writes must upgrade its lock, and
+        // under concurrent logins that upgrade fails at once as "database is
+        // locked" instead of waiting. The names only label the events.
+        let login_names = login_names(&self.database, events).await?;
         let transaction = self.database.begin().await.map_err(failed("starting to record session events"))?;
-        let login_names = login_names(&transaction, events).await?;
         let rows: Vec<audit_events::ActiveModel> = events
             .iter()
             .map(|event| {
