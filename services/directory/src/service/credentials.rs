@@ -17,8 +17,10 @@ use super::principal::PrincipalAccess;
 use super::Directory;
 
 /// The longest a login waits for attempts in flight that may lift a lock
-/// (R36: racing correct logins are not refused as locked); then it is
-/// refused as locked. Well inside the default 10-second request timeout.
+/// (R36: racing correct logins are not refused as locked). A wait that runs
+/// out is overload, not a lock: the lock is not settled yet, so the login is
+/// answered `RESOURCE_EXHAUSTED` (retry later), never as a wrong password.
+/// Well inside the default 10-second request timeout.
 const MAX_SETTLE_WAIT: Duration = Duration::from_secs(5);
 /// The first pause between two looks while waiting; it doubles up to
 /// [`MAX_SETTLE_PAUSE`].
@@ -127,7 +129,11 @@ impl Directory {
 
     /// Reserves the attempt; while attempts in flight may still lift the
     /// lock (one of them may succeed), looks again after a pause, for at
-    /// most [`MAX_SETTLE_WAIT`].
+    /// most [`MAX_SETTLE_WAIT`]. When that runs out the attempts in flight
+    /// have not settled (a storm of logins on one credential on a loaded
+    /// machine): the login is refused as overload, counted nowhere, because
+    /// answering "locked" would refuse a correct password for a lock that
+    /// one of those attempts may still lift (R36, R39).
     async fn reserve_attempt(&self, candidate: &LoginCandidate) -> Result<AttemptReservation, DomainError> {
         let deadline = tokio::time::Instant::now() + MAX_SETTLE_WAIT;
         let mut pause = FIRST_SETTLE_PAUSE;
@@ -141,7 +147,11 @@ impl Directory {
                 return Ok(reservation);
             };
             if tokio::time::Instant::now() + pause > deadline {
-                return Ok(AttemptReservation::Locked { until });
+                tracing::info!(user_id = %candidate.user.id, %until, "login attempts on one credential did not settle in time");
+                return Err(DomainError::ResourceExhausted {
+                    reason: "LOGIN_ATTEMPTS_UNSETTLED",
+                    message: "too many logins of this credential in flight; retry later".to_owned(),
+                });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_SETTLE_PAUSE);
