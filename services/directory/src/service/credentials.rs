@@ -61,6 +61,16 @@ struct WeakHash {
     password: Password,
 }
 
+/// A login that waited [`MAX_SETTLE_WAIT`] for racing attempts of the same
+/// credential: overload, not a refusal of the password.
+fn unsettled(user_id: UserId) -> DomainError {
+    tracing::info!(%user_id, "login refused: attempts of this credential did not settle in time");
+    DomainError::ResourceExhausted {
+        reason: "LOGIN_ATTEMPTS_UNSETTLED",
+        message: "too many logins of this credential in flight; retry later".to_owned(),
+    }
+}
+
 /// Why a login was refused; recorded in the audit log, never told to the
 /// caller.
 fn refusal(candidate: &LoginCandidate, client_address: Option<std::net::IpAddr>) -> Option<&'static str> {
@@ -99,9 +109,15 @@ impl Directory {
         let Some(candidate) = candidate else {
             return self.refuse_unknown_login(&context, &login_name, password).await;
         };
+        // Racing attempts of this credential queue here, without database
+        // work, as many at once as the lockout could let run.
+        let deadline = tokio::time::Instant::now() + MAX_SETTLE_WAIT;
+        let Some(_pass) = self.login_gate.enter(candidate.user.id, deadline).await else {
+            return Err(unsettled(candidate.user.id));
+        };
         // Counted before anything else is looked at, atomically: parallel
         // attempts cannot run more password checks than the limit allows.
-        let reservation = match self.reserve_attempt(&candidate).await {
+        let reservation = match self.reserve_attempt(&candidate, deadline).await {
             Ok(reservation) => reservation,
             // Deleted since it was found: as unknown as any other login.
             Err(error) if error.code() == ErrorCode::NotFound => {
@@ -134,8 +150,11 @@ impl Directory {
     /// machine): the login is refused as overload, counted nowhere, because
     /// answering "locked" would refuse a correct password for a lock that
     /// one of those attempts may still lift (R36, R39).
-    async fn reserve_attempt(&self, candidate: &LoginCandidate) -> Result<AttemptReservation, DomainError> {
-        let deadline = tokio::time::Instant::now() + MAX_SETTLE_WAIT;
+    async fn reserve_attempt(
+        &self,
+        candidate: &LoginCandidate,
+        deadline: tokio::time::Instant,
+    ) -> Result<AttemptReservation, DomainError> {
         let mut pause = FIRST_SETTLE_PAUSE;
         loop {
             let now = self.clock.now();
@@ -143,15 +162,11 @@ impl Directory {
                 .repository
                 .reserve_login_attempt(candidate.account.id, candidate.user.id, now, self.lockout)
                 .await?;
-            let AttemptReservation::Settling { until } = reservation else {
+            let AttemptReservation::Settling { .. } = reservation else {
                 return Ok(reservation);
             };
             if tokio::time::Instant::now() + pause > deadline {
-                tracing::info!(user_id = %candidate.user.id, %until, "login attempts on one credential did not settle in time");
-                return Err(DomainError::ResourceExhausted {
-                    reason: "LOGIN_ATTEMPTS_UNSETTLED",
-                    message: "too many logins of this credential in flight; retry later".to_owned(),
-                });
+                return Err(unsettled(candidate.user.id));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_SETTLE_PAUSE);

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authorization;
 pub mod credentials;
 pub mod groups;
+pub mod login_gate;
 pub mod permissions;
 pub mod principal;
 pub mod revoker;
@@ -39,6 +40,8 @@ pub struct Directory {
     /// Where "now" comes from for time-based rules (the lockout, R39).
     pub(crate) clock: SharedClock,
     pub(crate) lockout: LockoutPolicy,
+    /// Queues racing login attempts of one credential in this process.
+    pub(crate) login_gate: login_gate::CredentialGate,
 }
 
 /// The time and lockout rule the login check runs under.
@@ -58,6 +61,8 @@ impl Directory {
         login: LoginPolicy,
     ) -> Self {
         let LoginPolicy { clock, lockout } = login;
-        Self { repository, hashing, presets: Arc::new(presets), signup, sessions, clock, lockout }
+        // As many attempts of one credential as the lockout lets run at once.
+        let login_gate = login_gate::CredentialGate::new(lockout.max_failures as usize);
+        Self { repository, hashing, presets: Arc::new(presets), signup, sessions, clock, lockout, login_gate }
     }
 }
