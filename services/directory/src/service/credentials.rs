@@ -187,6 +187,10 @@ impl Directory {
         // As the audit log records them.
         let (audited_account, audited_user) = (Some(account_id), Some(user_id));
         if let Some(reason) = refusal(candidate, client_address) {
+            // Refused before the real hash is looked at (R35's order of
+            // cost), yet as slow as a wrong password, so that timing does
+            // not tell a blocked or fenced-off login from a wrong one (R39).
+            self.hashing.verify(password, None).await?;
             self.record_failure(context, audited_account, audited_user, login_name, Some(reason)).await?;
             return Err(DomainError::invalid_credentials());
         }
