@@ -160,7 +160,7 @@ impl Bench {
         let session = NewSession {
             session_id: SessionId::generate(),
             credential,
-            payload: serde_json::to_string(&principal)?,
+            payload: principal.to_payload()?,
             client_address: CLIENT_ADDRESS.to_owned(),
             user_agent: USER_AGENT.to_owned(),
             created_at: now,

@@ -155,8 +155,9 @@ fn stored_principal(verified: &VerifiedPrincipal) -> Result<StoredPrincipal, Dom
     })
 }
 
-fn read_principal(payload: &str) -> Result<StoredPrincipal, DomainError> {
-    serde_json::from_str(payload).map_err(|error| DomainError::internal("reading a stored principal", error))
+fn read_principal(session: &ActiveSession) -> Result<StoredPrincipal, DomainError> {
+    StoredPrincipal::from_payload(&session.payload, &session.credential)
+        .map_err(|error| DomainError::internal("reading a stored principal", error))
 }
 
 impl Broker {
@@ -196,8 +197,7 @@ impl Broker {
         let now = self.clock.now();
         let session_id = SessionId::generate();
         let absolute_expires_at = now + self.timeouts.absolute;
-        let payload =
-            serde_json::to_string(&principal).map_err(|error| DomainError::internal("storing a principal", error))?;
+        let payload = principal.to_payload().map_err(|error| DomainError::internal("storing a principal", error))?;
         let session = NewSession {
             session_id,
             credential,
@@ -317,7 +317,7 @@ impl Broker {
             Validation::Ended(reason) => return Err(dead_session_error(Some(reason))),
             Validation::Unknown => return Err(dead_session_error(None)),
         };
-        let principal = read_principal(&session.payload)?;
+        let principal = read_principal(&session)?;
         let access = self.access_of(principal.account_id, principal.user_id).await?;
         let access = if principal.restricted_to_password_change { Arc::new(restricted(&access)) } else { access };
         let check = query.map(|query| access.permissions.holds(&query.permission, query.store));
@@ -364,7 +364,7 @@ impl Broker {
         let Some(session) = self.store.find_session(session_id, self.clock.now()).await? else {
             return Ok(None);
         };
-        let principal = read_principal(&session.payload)?;
+        let principal = read_principal(&session)?;
         Ok(Some(ListedSession { session, principal }))
     }
 
@@ -393,7 +393,7 @@ impl Broker {
         let sessions = page
             .sessions
             .into_iter()
-            .map(|session| Ok(ListedSession { principal: read_principal(&session.payload)?, session }))
+            .map(|session| Ok(ListedSession { principal: read_principal(&session)?, session }))
             .collect::<Result<_, DomainError>>()?;
         Ok(ListedPage { sessions, next_cursor: page.next_cursor })
     }
