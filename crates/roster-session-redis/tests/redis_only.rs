@@ -169,6 +169,21 @@ async fn unreadable_stored_sessions_are_corrupt_not_unavailable() {
     let _: () = redis::cmd("DEL").arg(&current_key).query_async(&mut raw).await.unwrap();
 }
 
+/// A live session of the first layout (a hash) cannot be validated, but the
+/// credential's next login replaces it.
+#[tokio::test]
+async fn a_login_replaces_a_session_stored_in_the_first_layout() {
+    let store = common::fresh_store().await;
+    let credential = CredentialKey::new(AccountId::generate(), UserId::generate());
+    let current_key = format!("{}{{{}}}:current", store.key_prefix(), credential.tag());
+    let mut raw = raw_connection().await;
+    let _: () = redis::cmd("HSET").arg(&current_key).arg("token_hash").arg("x").query_async(&mut raw).await.unwrap();
+    let now = now_in_millis();
+    let token = SessionToken::issue(&credential);
+    store.open(&token, new_session(credential, now)).await.expect("the login replaces the old hash");
+    assert!(matches!(store.validate(&token, now).await, Ok(Validation::Active(_))));
+}
+
 #[tokio::test]
 async fn connecting_to_a_redis_that_is_down_fails_as_unavailable() {
     let port = free_port();

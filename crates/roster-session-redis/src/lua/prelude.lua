@@ -46,7 +46,12 @@ end
 -- when the record cannot be split, `corrupt` when its times or owner cannot
 -- be read (or it cannot be split).
 local function read_live()
-  local record = redis.call('GET', current_key)
+  -- pcall: a key of another type (a hash of the first layout) is unreadable,
+  -- so that a login can still replace it.
+  local record = redis.pcall('GET', current_key)
+  if type(record) == 'table' and record.err then
+    return { unreadable = true, corrupt = true }
+  end
   if not record then
     return nil
   end
