@@ -186,6 +186,9 @@ impl Cluster {
             ("ROSTER_SESSION__DATA_DIR".to_owned(), data_dir.path().display().to_string()),
             ("ROSTER_SESSION__DIRECTORY_URL".to_owned(), directory_url.clone()),
             ("ROSTER_SESSION__INTERNAL_TOKEN".to_owned(), internal_token.clone()),
+            // Racing-login tests send hundreds at once; the default refuses
+            // most of them (as the directory's hashing queue above would).
+            ("ROSTER_SESSION__LOGINS_IN_FLIGHT".to_owned(), "1024".to_owned()),
         ];
         if let SessionBackend::Redis(url) = &options.sessions {
             shared_session_env.push(("ROSTER_SESSION__REDIS__URL".to_owned(), url.clone()));

@@ -80,7 +80,12 @@ impl Application {
             idle: chrono::Duration::seconds(settings.idle_timeout_seconds as i64),
             absolute: chrono::Duration::seconds(settings.absolute_lifetime_seconds as i64),
         };
-        let broker = Broker::new(BrokerParts { store, throttle, directory, access, audit, clock, timeouts });
+        let logins_in_flight = match settings.logins_in_flight {
+            0 => 4 * std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            configured => configured,
+        };
+        let broker =
+            Broker::new(BrokerParts { store, throttle, directory, access, audit, clock, timeouts, logins_in_flight });
         let listener = TcpListener::bind(&settings.listen_address)
             .await
             .with_context(|| format!("binding {}", settings.listen_address))?;

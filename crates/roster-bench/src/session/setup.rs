@@ -61,7 +61,8 @@ impl Bench {
         let iterations = options.argon2_iterations.to_string();
         let cluster = Cluster::start_with_env(
             cluster_options,
-            &[("ROSTER_SESSION__REDIS__KEY_PREFIX", KEY_PREFIX)],
+            // The broker's default login admission (the harness raises it for tests).
+            &[("ROSTER_SESSION__REDIS__KEY_PREFIX", KEY_PREFIX), ("ROSTER_SESSION__LOGINS_IN_FLIGHT", "0")],
             &[
                 ("ROSTER_DIRECTORY__ARGON2__MEMORY_KIB", memory.as_str()),
                 ("ROSTER_DIRECTORY__ARGON2__ITERATIONS", iterations.as_str()),
