@@ -313,8 +313,14 @@ impl fmt::Debug for RedisSessionStore {
 /// A client for the Redis at `url`; connects nothing yet.
 fn client(url: &str) -> Result<redis::Client, SessionStoreError> {
     // The url may hold a password: it never goes into an error message.
-    redis::Client::open(url)
-        .map_err(|error| SessionStoreError::Unavailable(format!("invalid redis url ({:?})", error.kind())))
+    let invalid = |error: RedisError| SessionStoreError::Unavailable(format!("invalid redis url ({:?})", error.kind()));
+    let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
+    // TCP_NODELAY (off by default in redis-rs 1.x): on a multiplexed
+    // connection Nagle's algorithm holds each small write until the previous
+    // one is acknowledged, and with delayed ACKs every validation waited
+    // ~40 ms (issue 6 measured 44 ms p50 at any concurrency).
+    let info = info.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    redis::Client::open(info).map_err(invalid)
 }
 
 /// A self-reconnecting connection to the Redis at `url`, failing fast while
