@@ -57,6 +57,22 @@ where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
+    closed_loop_with_backoff(in_flight, duration, Duration::ZERO, request).await
+}
+
+/// As [`closed_loop`], but a worker whose request failed waits
+/// `after_failure` before its next one (outside the measured latency), as a
+/// client told RESOURCE_EXHAUSTED backs off instead of spinning.
+pub async fn closed_loop_with_backoff<F, Fut>(
+    in_flight: usize,
+    duration: Duration,
+    after_failure: Duration,
+    request: F,
+) -> LoadOutcome
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
     let request = Arc::new(request);
     let start = Instant::now();
     let deadline = start + duration;
@@ -75,6 +91,9 @@ where
                         Err(what) => {
                             outcome.failed.record(latency);
                             *outcome.failures.entry(what).or_default() += 1;
+                            if !after_failure.is_zero() {
+                                tokio::time::sleep(after_failure).await;
+                            }
                         }
                     }
                     iteration += 1;

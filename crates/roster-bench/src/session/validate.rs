@@ -9,7 +9,7 @@ use roster_proto::session::v1::LoginRequest;
 use roster_proto::session::v1::ValidateSessionRequest;
 use tonic::transport::Channel;
 
-use super::load::{closed_loop, connections, failure, LoadOutcome};
+use super::load::{closed_loop, closed_loop_with_backoff, connections, failure, LoadOutcome};
 use super::references;
 use super::setup::{mib, Bench, BenchUser, MemorySampler, ACCOUNT, CLIENT_ADDRESS, PASSWORD, USER_AGENT};
 use crate::report::{BarCheck, Measurement, ScenarioResults};
@@ -148,7 +148,9 @@ pub async fn scenario_3(
     let login_channels = connections(&url, options.connections).await?;
     let storm_logins = options.storm_logins;
     let sampler = MemorySampler::start((bench.cluster.session_pid(), bench.cluster.directory_pid()));
-    let storm = tokio::spawn(closed_loop(storm_logins, duration, move |worker, _| {
+    // A refused client backs off 100 ms before it tries again.
+    let backoff = Duration::from_millis(100);
+    let storm = tokio::spawn(closed_loop_with_backoff(storm_logins, duration, backoff, move |worker, _| {
         let mut client = SessionServiceClient::new(login_channels[worker % login_channels.len()].clone());
         let user = &login_users[worker % login_users.len()];
         let request = LoginRequest {
@@ -189,7 +191,7 @@ pub async fn scenario_3(
     });
     results.measurements.push(Measurement {
         scenario: 3,
-        name: format!("Login storm, {storm_logins} in flight: refused logins"),
+        name: format!("Login storm, {storm_logins} in flight: refused logins (each client then waits 100 ms)"),
         per_second: Some(storm.failed.count() as f64 / storm.elapsed.as_secs_f64()),
         latencies: Some(storm.failed),
         note: storm_failures,
