@@ -20,7 +20,6 @@ use roster_server::stack::grpc_server;
 use roster_session_core::{InMemoryLoginThrottle, InMemorySessionStore, LoginThrottle, SessionStore};
 use roster_session_redis::{RedisLoginThrottle, RedisSessionStore};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -109,7 +108,7 @@ impl Application {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(SessionServiceServer::new(sessions))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(roster_server::stack::incoming(self.listener), shutdown)
             .await;
         health_task.abort();
         served.context("serving grpc")
