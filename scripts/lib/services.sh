@@ -63,3 +63,11 @@ ensure_cargo() {
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH" && return 0
   log "cargo not found: install Rust (https://rustup.rs) or Debian's cargo"; apt_install cargo
 }
+
+# Ensures redis-server and redis-benchmark (Debian: redis-server,
+# redis-tools) without starting anything.
+ensure_redis_tools() {
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
+    log "installing redis-server and redis-tools"; apt_install redis-server redis-tools
+  fi
+}

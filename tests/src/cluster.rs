@@ -100,7 +100,17 @@ impl BrokerReplica {
     }
 }
 
+/// Names the folder holding the `roster-directory` and `roster-session`
+/// binaries to start instead of the test profile's own (the benchmark tool
+/// starts release builds with it).
+pub const BIN_DIR_VARIABLE: &str = "ROSTER_BIN_DIR";
+
 fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    if let Some(folder) = std::env::var_os(BIN_DIR_VARIABLE) {
+        let path = PathBuf::from(folder).join(name);
+        anyhow::ensure!(path.exists(), "{} is missing (from {BIN_DIR_VARIABLE})", path.display());
+        return Ok(path);
+    }
     // Tests run from target/<profile>/deps; the binaries sit in target/<profile>.
     let executable = std::env::current_exe()?;
     let profile_dir = executable
@@ -144,6 +154,17 @@ impl Cluster {
     /// harness's own so they win. (A function rather than a field of
     /// `ClusterOptions`, which tests build as struct literals.)
     pub async fn start_with_session_env(options: ClusterOptions, session_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_env(options, session_env, &[]).await
+    }
+
+    /// As [`Cluster::start_with_session_env`], with extra environment
+    /// variables for the directory too (`ROSTER_DIRECTORY__ARGON2__MEMORY_KIB`,
+    /// ...), set after the harness's own so they win.
+    pub async fn start_with_env(
+        options: ClusterOptions,
+        session_env: &[(&str, &str)],
+        directory_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let (database, database_url) = match options.database {
             DatabaseKind::Sqlite => {
@@ -165,6 +186,9 @@ impl Cluster {
             ("ROSTER_SESSION__DATA_DIR".to_owned(), data_dir.path().display().to_string()),
             ("ROSTER_SESSION__DIRECTORY_URL".to_owned(), directory_url.clone()),
             ("ROSTER_SESSION__INTERNAL_TOKEN".to_owned(), internal_token.clone()),
+            // Racing-login tests send hundreds at once; the default refuses
+            // most of them (as the directory's hashing queue above would).
+            ("ROSTER_SESSION__LOGINS_IN_FLIGHT".to_owned(), "1024".to_owned()),
         ];
         if let SessionBackend::Redis(url) = &options.sessions {
             shared_session_env.push(("ROSTER_SESSION__REDIS__URL".to_owned(), url.clone()));
@@ -194,6 +218,7 @@ impl Cluster {
             .env("ROSTER_DIRECTORY__ARGON2__MEMORY_KIB", "1024")
             .env("ROSTER_DIRECTORY__ARGON2__ITERATIONS", "1")
             .env("ROSTER_DIRECTORY__HASHING_QUEUE", "1024")
+            .envs(directory_env.iter().copied())
             .kill_on_drop(true);
         configure_logs(&mut directory, capture("directory.log").as_deref())?;
 
@@ -256,6 +281,16 @@ impl Cluster {
             .filter_map(|name| std::fs::read_to_string(self._data_dir.path().join(name)).ok())
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// The broker's process id, while it runs.
+    pub fn session_pid(&self) -> Option<u32> {
+        self.session.id()
+    }
+
+    /// The directory's process id, while it runs.
+    pub fn directory_pid(&self) -> Option<u32> {
+        self.directory.id()
     }
 
     /// Stops the broker (SIGKILL), as a crash would.

@@ -29,16 +29,66 @@ pub struct Options {
     /// Where the Markdown table goes.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: std::path::PathBuf,
+    /// The Redis the broker uses (best a redis-server of the benchmark's
+    /// own: scenario 6 reads its memory, scenario 1 its GET rate).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// A PostgreSQL server on which fresh databases are created.
+    #[arg(long, default_value = "postgres://postgres:postgres@127.0.0.1:5432/postgres")]
+    pub postgres_url: String,
+    /// Scenario 1: live sessions validated (divided by `scale_down`).
+    #[arg(long, default_value_t = 10_000)]
+    pub live_sessions: u64,
+    /// Scenario 6: sessions whose memory is measured (divided by
+    /// `scale_down`).
+    #[arg(long, default_value_t = 100_000)]
+    pub memory_sessions: u64,
+    /// Scenario 3: logins in flight during the storm.
+    #[arg(long, default_value_t = 256)]
+    pub storm_logins: usize,
+    /// Scenario 7: racing logins of one credential, and how many times.
+    #[arg(long, default_value_t = 1_000)]
+    pub race_logins: usize,
+    #[arg(long, default_value_t = 20)]
+    pub race_repetitions: usize,
+    /// HTTP/2 connections the load is spread over (a gateway keeps a few).
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// argon2id cost the directory runs with in the benchmark (OWASP's,
+    /// Roster's defaults).
+    #[arg(long, default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+    #[arg(long, default_value_t = 2)]
+    pub argon2_iterations: u32,
 }
 
 impl Options {
     pub fn wants(&self, scenario: u32) -> bool {
         self.scenarios.is_empty() || self.scenarios.contains(&scenario)
     }
+
+    /// How long each measured load runs.
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.duration_seconds.max(1))
+    }
+
+    /// `size` divided by `scale_down`, at least 1.
+    pub fn scaled(&self, size: u64) -> u64 {
+        (size / self.scale_down.max(1)).max(1)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let options = Options::parse();
+    // The harness starts the binaries beside this one (release builds, under
+    // `scripts/bench`), on the PostgreSQL named here. Set before any thread.
+    if std::env::var_os(roster_e2e::cluster::BIN_DIR_VARIABLE).is_none() {
+        let folder = std::env::current_exe()?.parent().map(std::path::Path::to_path_buf);
+        if let Some(folder) = folder {
+            std::env::set_var(roster_e2e::cluster::BIN_DIR_VARIABLE, folder);
+        }
+    }
+    std::env::set_var("ROSTER_TEST_POSTGRES_URL", &options.postgres_url);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut results = report::ScenarioResults::default();

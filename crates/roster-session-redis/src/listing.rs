@@ -6,9 +6,7 @@
 //! open script (see [`RedisSessionStore::index_opened_session`]), and read
 //! before the credential keys. A session is thus listed and revocable by id
 //! from the moment `open` returns. Index entries are hints, never answers:
-//! every one is checked against the credential's `:current` hash.
-
-use std::collections::HashMap;
+//! every one is checked against the credential's `:current` record.
 
 use chrono::{DateTime, Utc};
 use redis::Value;
@@ -110,7 +108,7 @@ impl RedisSessionStore {
     }
 
     /// The live session `session_id`: its credential through the
-    /// `session:<id>` key, then that credential's `:current` hash, which
+    /// `session:<id>` key, then that credential's `:current` record, which
     /// must still hold that session.
     pub(crate) async fn find(
         &self,
@@ -120,16 +118,17 @@ impl RedisSessionStore {
         let Some(tag) = self.tag_of_session(session_id).await? else {
             return Ok(None);
         };
-        let fields = self.read_current(std::slice::from_ref(&tag)).await?.pop().unwrap_or_default();
-        let Some(account_id) = fields.get("account_id").and_then(|text| AccountId::parse("account_id", text).ok())
-        else {
+        let Some(record) = self.read_current(std::slice::from_ref(&tag)).await?.pop().flatten() else {
             return Ok(None);
         };
-        let session = listable(&tag, fields, account_id, now);
+        let Ok(stored) = reply::session_of_record(&record) else {
+            return Ok(None);
+        };
+        let session = listable(&tag, Some(record), stored.credential.account_id, now);
         Ok(session.filter(|session| session.session_id == session_id))
     }
 
-    /// The credential's live session, straight from its `:current` hash.
+    /// The credential's live session, straight from its `:current` record.
     async fn list_one_credential(
         &self,
         credential: CredentialKey,
@@ -140,8 +139,8 @@ impl RedisSessionStore {
         if cursor.is_some_and(|cursor| cursor >= tag.as_str()) {
             return Ok(Vec::new());
         }
-        let fields = self.read_current(std::slice::from_ref(&tag)).await?.pop().unwrap_or_default();
-        let session = listable(&tag, fields, credential.account_id, now);
+        let record = self.read_current(std::slice::from_ref(&tag)).await?.pop().flatten();
+        let session = listable(&tag, record, credential.account_id, now);
         Ok(session.filter(|session| session.credential == credential).into_iter().collect())
     }
 
@@ -172,10 +171,10 @@ impl RedisSessionStore {
                 .await
                 .map_err(store_error)?;
             let mut gone = Vec::new();
-            for (tag, fields) in tags.iter().zip(self.read_current(&tags).await?) {
-                if fields.is_empty() {
+            for (tag, record) in tags.iter().zip(self.read_current(&tags).await?) {
+                if record.is_none() {
                     gone.push(tag.clone());
-                } else if let Some(session) = listable(tag, fields, account_id, now) {
+                } else if let Some(session) = listable(tag, record, account_id, now) {
                     sessions.push(session);
                 }
             }
@@ -190,22 +189,22 @@ impl RedisSessionStore {
         Ok(sessions)
     }
 
-    /// The `:current` hash of each tag (empty when there is none), in one
+    /// The `:current` record of each tag (`None` when there is none), in one
     /// pipeline. Read-only: listing slides no idle timer.
-    async fn read_current(&self, tags: &[String]) -> Result<Vec<HashMap<String, String>>, SessionStoreError> {
+    async fn read_current(&self, tags: &[String]) -> Result<Vec<Option<String>>, SessionStoreError> {
         if tags.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipeline = redis::pipe();
         for tag in tags {
-            pipeline.cmd("HGETALL").arg(self.current_key(tag));
+            pipeline.cmd("GET").arg(self.current_key(tag));
         }
         let mut connection = self.connection.clone();
         let replies: Vec<Value> = pipeline.query_async(&mut connection).await.map_err(store_error)?;
-        replies.into_iter().map(reply::hash).collect()
+        replies.into_iter().map(reply::record).collect()
     }
 
-    /// Removes the index entries of credentials whose `:current` hash was
+    /// Removes the index entries of credentials whose `:current` record was
     /// gone. A login racing with this may have opened one of them again
     /// meanwhile; those are put back (with the expiry their session needs),
     /// so the index never loses a live session.
@@ -218,17 +217,14 @@ impl RedisSessionStore {
         let mut connection = self.connection.clone();
         redis::cmd("ZREM").arg(index_key).arg(gone).query_async::<()>(&mut connection).await.map_err(store_error)?;
 
-        let mut pipeline = redis::pipe();
-        for tag in gone {
-            pipeline.cmd("HGET").arg(self.current_key(tag)).arg("absolute_expires_at");
-        }
-        let reopened: Vec<Option<i64>> = pipeline.query_async(&mut connection).await.map_err(store_error)?;
+        let reopened = self.read_current(gone).await?;
         let mut pipeline = redis::pipe();
         let mut any_reopened = false;
-        for (tag, absolute_expires_at) in gone.iter().zip(reopened) {
-            let Some(absolute_expires_at) = absolute_expires_at else {
+        for (tag, record) in gone.iter().zip(reopened) {
+            let Some(Ok(session)) = record.map(|record| reply::session_of_record(&record)) else {
                 continue;
             };
+            let absolute_expires_at = millis(session.absolute_expires_at);
             any_reopened = true;
             let keep_ms = (absolute_expires_at - millis(now)).max(0) + GARBAGE_COLLECTION_GRACE_MS;
             pipeline.cmd("ZADD").arg(index_key).arg(0).arg(tag).ignore();
@@ -248,20 +244,12 @@ fn extend_expiry(pipeline: &mut redis::Pipeline, key: &str, keep_ms: i64) {
     pipeline.cmd("PEXPIRE").arg(key).arg(keep_ms).arg("GT").ignore();
 }
 
-/// The session in `fields`, the `:current` hash of credential `tag`, if it
-/// is one of `account_id`'s and its time has not passed at `now`. A hash
+/// The session in `record`, the `:current` record of credential `tag`, if it
+/// is one of `account_id`'s and its time has not passed at `now`. A record
 /// that cannot be read is skipped (and logged, without its values): one bad
 /// session must not hide the others.
-fn listable(
-    tag: &str,
-    fields: HashMap<String, String>,
-    account_id: AccountId,
-    now: DateTime<Utc>,
-) -> Option<ActiveSession> {
-    if fields.is_empty() {
-        return None;
-    }
-    let session = match reply::session_of_fields(fields) {
+fn listable(tag: &str, record: Option<String>, account_id: AccountId, now: DateTime<Utc>) -> Option<ActiveSession> {
+    let session = match reply::session_of_record(record.as_deref()?) {
         Ok(session) => session,
         Err(error) => {
             tracing::warn!(%error, "listing skips an unreadable session");

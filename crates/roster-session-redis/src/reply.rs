@@ -4,8 +4,6 @@
 //! the Lua files). Anything else is `Corrupt`; error messages name fields,
 //! never their values, since a value may be a token hash or a payload.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use redis::{FromRedisValue, Value};
 use roster_domain::ids::{AccountId, SessionId, UserId};
@@ -31,10 +29,10 @@ pub(crate) struct Opened {
     pub(crate) replaced: Option<SessionId>,
 }
 
-/// One `HGETALL` reply as a map; empty when the key does not exist.
-pub(crate) fn hash(value: Value) -> Result<HashMap<String, String>, SessionStoreError> {
-    // The parsing error would quote the values, payloads included: drop it.
-    HashMap::<String, String>::from_redis_value(value).map_err(|_| corrupt("a live session hash is unreadable"))
+/// One `GET` reply of a `:current` key; `None` when the key does not exist.
+pub(crate) fn record(value: Value) -> Result<Option<String>, SessionStoreError> {
+    // The parsing error would quote the value, payloads included: drop it.
+    Option::<String>::from_redis_value(value).map_err(|_| corrupt("a live session record is unreadable"))
 }
 
 /// `open`'s reply.
@@ -88,36 +86,51 @@ pub(crate) fn validation(reply: Vec<String>) -> Result<Validation, SessionStoreE
     }
 }
 
-/// The live session hash, as `HGETALL` lists it: field, value, field, ...
-fn active_session(mut fields: impl Iterator<Item = String>) -> Result<ActiveSession, SessionStoreError> {
-    let mut stored = HashMap::new();
-    while let Some(name) = fields.next() {
-        let value = fields.next().ok_or_else(|| corrupt("live session field without a value"))?;
-        stored.insert(name, value);
+/// The live session record that follows `active` in a reply.
+fn active_session(mut parts: impl Iterator<Item = String>) -> Result<ActiveSession, SessionStoreError> {
+    let record = parts.next().ok_or_else(|| corrupt("live session reply without its record"))?;
+    if parts.next().is_some() {
+        return Err(corrupt("live session reply with more than its record"));
     }
-    session_of_fields(stored)
+    session_of_record(&record)
 }
 
-/// The live session hash, read as a map.
-pub(crate) fn session_of_fields(mut stored: HashMap<String, String>) -> Result<ActiveSession, SessionStoreError> {
-    let mut take =
-        |name: &'static str| stored.remove(name).ok_or_else(|| corrupt(format!("live session lacks {name}")));
-
-    let session_id = session_id_of(&take("session_id")?)?;
-    let account_id = AccountId::parse("account_id", &take("account_id")?)
+/// A live session record (format in lib.rs) read back.
+pub(crate) fn session_of_record(record: &str) -> Result<ActiveSession, SessionStoreError> {
+    let mut fields = record.splitn(12, '|');
+    let mut take = |name: &'static str| fields.next().ok_or_else(|| corrupt(format!("live session lacks {name}")));
+    let _token_hash = take("token_hash")?;
+    let session_id = session_id_of(take("session_id")?)?;
+    let account_id = AccountId::parse("account_id", take("account_id")?)
         .map_err(|_| corrupt("live session has an unreadable account_id"))?;
     let user_id =
-        UserId::parse("user_id", &take("user_id")?).map_err(|_| corrupt("live session has an unreadable user_id"))?;
+        UserId::parse("user_id", take("user_id")?).map_err(|_| corrupt("live session has an unreadable user_id"))?;
+    let created_at = time_of("created_at", take("created_at")?)?;
+    let last_used_at = time_of("last_used_at", take("last_used_at")?)?;
+    let idle_expires_at = time_of("idle_expires_at", take("idle_expires_at")?)?;
+    let absolute_expires_at = time_of("absolute_expires_at", take("absolute_expires_at")?)?;
+    let _idle_timeout = take("idle_timeout")?;
+    let length_of = |text: &str, name: &'static str| {
+        text.parse::<usize>().map_err(|_| corrupt(format!("live session has an unreadable {name} length")))
+    };
+    let client_address_length = length_of(take("client_address")?, "client_address")?;
+    let user_agent_length = length_of(take("user_agent")?, "user_agent")?;
+    let rest = take("payload")?;
+    let split = |text: &'static str| corrupt(format!("live session has a truncated {text}"));
+    let client_address = rest.get(..client_address_length).ok_or_else(|| split("client_address"))?;
+    let rest = &rest[client_address_length..];
+    let user_agent = rest.get(..user_agent_length).ok_or_else(|| split("user_agent"))?;
+    let payload = &rest[user_agent_length..];
     Ok(ActiveSession {
         session_id,
         credential: CredentialKey::new(account_id, user_id),
-        payload: take("payload")?,
-        client_address: take("client_address")?,
-        user_agent: take("user_agent")?,
-        created_at: time_of("created_at", &take("created_at")?)?,
-        last_used_at: time_of("last_used_at", &take("last_used_at")?)?,
-        idle_expires_at: time_of("idle_expires_at", &take("idle_expires_at")?)?,
-        absolute_expires_at: time_of("absolute_expires_at", &take("absolute_expires_at")?)?,
+        payload: payload.to_owned(),
+        client_address: client_address.to_owned(),
+        user_agent: user_agent.to_owned(),
+        created_at,
+        last_used_at,
+        idle_expires_at,
+        absolute_expires_at,
     })
 }
 
@@ -147,6 +160,26 @@ mod tests {
     }
 
     #[test]
+    fn records_read_back_whatever_their_free_text_holds() {
+        let (session_id, account_id, user_id) = (SessionId::generate(), AccountId::generate(), UserId::generate());
+        let record = format!(
+            "{}|{session_id}|{account_id}|{user_id}|1000|2000|3000|4000|900000|3|9|a|bUA|é|x|y{{\"s\":\"a|b\"}}",
+            "f".repeat(64)
+        );
+        let session = session_of_record(&record).unwrap();
+        assert_eq!(session.session_id, session_id);
+        assert_eq!(session.credential, CredentialKey::new(account_id, user_id));
+        assert_eq!((session.client_address.as_str(), session.user_agent.as_str()), ("a|b", "UA|é|x|y"));
+        assert_eq!(session.payload, r#"{"s":"a|b"}"#);
+        assert_eq!(session.created_at.timestamp_millis(), 1000);
+        assert_eq!(session.last_used_at.timestamp_millis(), 2000);
+        assert_eq!(session.idle_expires_at.timestamp_millis(), 3000);
+        assert_eq!(session.absolute_expires_at.timestamp_millis(), 4000);
+        let truncated = record.replace("|3|9|", "|3|90|");
+        assert!(matches!(session_of_record(&truncated), Err(SessionStoreError::Corrupt(_))));
+    }
+
+    #[test]
     fn tombstone_reasons_read_back() {
         for reason in [EndReason::Replaced, EndReason::LoggedOut, EndReason::Expired, EndReason::Revoked] {
             let reply = vec!["ended".to_owned(), reason.as_str().to_owned()];
@@ -160,7 +193,8 @@ mod tests {
         let replies = [
             vec!["ended".to_owned(), secret.to_owned()],
             vec!["active".to_owned(), "payload".to_owned(), secret.to_owned()],
-            vec!["active".to_owned(), "payload".to_owned()],
+            vec!["active".to_owned(), format!("a|b|c|d|1|2|3|4|5|6|7|{secret}")],
+            vec!["active".to_owned()],
             vec![secret.to_owned()],
             vec![],
         ];

@@ -47,12 +47,17 @@ async fn keys_carry_the_credential_hash_tag_and_outlive_the_absolute_lifetime() 
     let session_tag: String = redis::cmd("GET").arg(&session_key).query_async(&mut raw).await.unwrap();
     assert_eq!(session_tag, tag);
 
-    let current: HashMap<String, String> = redis::cmd("HGETALL").arg(&current_key).query_async(&mut raw).await.unwrap();
-    assert_eq!(current["token_hash"], second.hash().as_str());
-    assert_eq!(current["session_id"], second_session.session_id.to_string());
-    assert_eq!(current["idle_timeout"], (15 * 60 * 1000).to_string());
-    assert_eq!(current["absolute_expires_at"], second_session.absolute_expires_at.timestamp_millis().to_string());
-    assert!(!current.values().any(|value| value.contains(second.expose())), "the token itself is never stored");
+    let current: String = redis::cmd("GET").arg(&current_key).query_async(&mut raw).await.unwrap();
+    let fields: Vec<&str> = current.splitn(12, '|').collect();
+    assert_eq!(fields[0], second.hash().as_str());
+    assert_eq!(fields[1], second_session.session_id.to_string());
+    assert_eq!(fields[7], second_session.absolute_expires_at.timestamp_millis().to_string());
+    assert_eq!(fields[8], (15 * 60 * 1000).to_string());
+    assert_eq!(fields[9], second_session.client_address.len().to_string());
+    assert_eq!(fields[10], second_session.user_agent.len().to_string());
+    let free_text = format!("{}{}{}", second_session.client_address, second_session.user_agent, second_session.payload);
+    assert_eq!(fields[11], free_text);
+    assert!(!current.contains(second.expose()), "the token itself is never stored");
 
     let ended: HashMap<String, String> = redis::cmd("HGETALL").arg(&ended_key).query_async(&mut raw).await.unwrap();
     let absolute = (created_at + Duration::hours(12)).timestamp_millis();
@@ -68,7 +73,7 @@ async fn keys_carry_the_credential_hash_tag_and_outlive_the_absolute_lifetime() 
     }
 }
 
-/// Listing prunes the account index: a credential whose `:current` hash is
+/// Listing prunes the account index: a credential whose `:current` record is
 /// gone (its session ended, or its key expired) leaves the index, and the
 /// others stay listed.
 #[tokio::test]
@@ -145,15 +150,38 @@ async fn unreadable_stored_sessions_are_corrupt_not_unavailable() {
     let current_key = format!("{}{{{}}}:current", store.key_prefix(), credential.tag());
     let mut raw = raw_connection().await;
 
-    let _: () =
-        redis::cmd("HSET").arg(&current_key).arg("idle_expires_at").arg("soon").query_async(&mut raw).await.unwrap();
+    // Unreadable times in an otherwise well-formed record.
+    let record: String = redis::cmd("GET").arg(&current_key).query_async(&mut raw).await.unwrap();
+    let mut fields: Vec<&str> = record.splitn(12, '|').collect();
+    fields[6] = "soon";
+    let _: () = redis::cmd("SET").arg(&current_key).arg(fields.join("|")).query_async(&mut raw).await.unwrap();
     let outcome = store.validate(&token, now).await;
     assert!(matches!(outcome, Err(SessionStoreError::Corrupt(_))), "{outcome:?}");
 
-    let _: () = redis::cmd("SET").arg(&current_key).arg("not a hash").query_async(&mut raw).await.unwrap();
+    // Not a record at all, and not a string at all.
+    let _: () = redis::cmd("SET").arg(&current_key).arg("not a session").query_async(&mut raw).await.unwrap();
     let outcome = store.validate(&token, now).await;
     assert!(matches!(outcome, Err(SessionStoreError::Corrupt(_))), "{outcome:?}");
     let _: () = redis::cmd("DEL").arg(&current_key).query_async(&mut raw).await.unwrap();
+    let _: () = redis::cmd("HSET").arg(&current_key).arg("a").arg("b").query_async(&mut raw).await.unwrap();
+    let outcome = store.validate(&token, now).await;
+    assert!(matches!(outcome, Err(SessionStoreError::Corrupt(_))), "{outcome:?}");
+    let _: () = redis::cmd("DEL").arg(&current_key).query_async(&mut raw).await.unwrap();
+}
+
+/// A live session of the first layout (a hash) cannot be validated, but the
+/// credential's next login replaces it.
+#[tokio::test]
+async fn a_login_replaces_a_session_stored_in_the_first_layout() {
+    let store = common::fresh_store().await;
+    let credential = CredentialKey::new(AccountId::generate(), UserId::generate());
+    let current_key = format!("{}{{{}}}:current", store.key_prefix(), credential.tag());
+    let mut raw = raw_connection().await;
+    let _: () = redis::cmd("HSET").arg(&current_key).arg("token_hash").arg("x").query_async(&mut raw).await.unwrap();
+    let now = now_in_millis();
+    let token = SessionToken::issue(&credential);
+    store.open(&token, new_session(credential, now)).await.expect("the login replaces the old hash");
+    assert!(matches!(store.validate(&token, now).await, Ok(Validation::Active(_))));
 }
 
 #[tokio::test]

@@ -31,7 +31,6 @@ use roster_server::reflection::{reflection_v1, reflection_v1alpha};
 use roster_server::stack::grpc_server;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -158,7 +157,7 @@ impl Application {
             .add_service(PermissionServiceServer::new(permissions))
             .add_service(AuthorizationServiceServer::new(authorization))
             .add_service(AuditServiceServer::new(audit))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(roster_server::stack::incoming(self.listener), shutdown)
             .await;
         health_task.abort();
         served.context("serving grpc")

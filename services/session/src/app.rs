@@ -20,7 +20,6 @@ use roster_server::stack::grpc_server;
 use roster_session_core::{InMemoryLoginThrottle, InMemorySessionStore, LoginThrottle, SessionStore};
 use roster_session_redis::{RedisLoginThrottle, RedisSessionStore};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -80,7 +79,12 @@ impl Application {
             idle: chrono::Duration::seconds(settings.idle_timeout_seconds as i64),
             absolute: chrono::Duration::seconds(settings.absolute_lifetime_seconds as i64),
         };
-        let broker = Broker::new(BrokerParts { store, throttle, directory, access, audit, clock, timeouts });
+        let logins_in_flight = match settings.logins_in_flight {
+            0 => 4 * std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            configured => configured,
+        };
+        let broker =
+            Broker::new(BrokerParts { store, throttle, directory, access, audit, clock, timeouts, logins_in_flight });
         let listener = TcpListener::bind(&settings.listen_address)
             .await
             .with_context(|| format!("binding {}", settings.listen_address))?;
@@ -104,7 +108,7 @@ impl Application {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(SessionServiceServer::new(sessions))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(roster_server::stack::incoming(self.listener), shutdown)
             .await;
         health_task.abort();
         served.context("serving grpc")

@@ -90,6 +90,13 @@ pub struct SessionSettings {
     /// replica's cache at most. Changes arrive through the feed within a
     /// second anyway; this only bounds the damage of a lost notification.
     pub access_cache_seconds: u64,
+    /// Logins this replica lets through to the directory at once; more are
+    /// refused at once with RESOURCE_EXHAUSTED (`LOGINS_BUSY`) rather than
+    /// queued behind the directory's password hashing. 0: four per core,
+    /// what a directory on a machine like this one admits to its hashing
+    /// pool (one worker per core, four waiting per worker, less the ones in
+    /// service).
+    pub logins_in_flight: usize,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -106,6 +113,7 @@ impl Default for SessionSettings {
             absolute_lifetime_seconds: 12 * 60 * 60,
             throttle: ThrottleSettings::default(),
             access_cache_seconds: 60,
+            logins_in_flight: 0,
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }

@@ -34,19 +34,8 @@ if keep_until then
   redis.call('PEXPIRE', ended_key, ms(keep_until - now + grace))
 end
 
-redis.call('HSET', current_key,
-  'token_hash', ARGV[1],
-  'session_id', ARGV[2],
-  'account_id', ARGV[3],
-  'user_id', ARGV[4],
-  'payload', ARGV[5],
-  'client_address', ARGV[6],
-  'user_agent', ARGV[7],
-  'created_at', ms(now),
-  'last_used_at', ms(now),
-  'idle_expires_at', ms(math.min(now + idle_timeout, absolute)),
-  'absolute_expires_at', ms(absolute),
-  'idle_timeout', ms(idle_timeout))
+redis.call('SET', current_key, new_record(ARGV[1], ARGV[2], ARGV[3], ARGV[4], now,
+  math.min(now + idle_timeout, absolute), absolute, idle_timeout, ARGV[6], ARGV[7], ARGV[5]))
 -- Until the absolute expiry plus grace: never before the session could end.
 redis.call('PEXPIRE', current_key, ms(math.max(absolute - now, 0) + grace))
 

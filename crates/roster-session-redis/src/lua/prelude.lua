@@ -2,7 +2,7 @@
 -- (REASON_TEXTS, the reason texts of session events, from Rust's
 -- `roster_session_core::reasons`), this prelude, then its body.
 --
--- KEYS[1]: the credential's live session, a hash (see lib.rs for fields).
+-- KEYS[1]: the credential's live session, a string record (below, and lib.rs).
 -- KEYS[2]: the credential's tombstones, a hash token_hash -> "reason|absolute_ms".
 -- Both carry the credential's {tag}, so they share one Cluster slot.
 -- The LAST ARGV of every session script is the feed channel, on which every
@@ -28,28 +28,60 @@ local function keep_tombstones_until(absolute, now, grace)
   end
 end
 
--- The live session's bookkeeping: nil when there is none; `corrupt` set when
--- its times or owner cannot be read.
+-- The live session's record, one string (format in lib.rs):
+--   token_hash|session_id|account_id|user_id|created_at|last_used_at|
+--   idle_expires_at|absolute_expires_at|idle_timeout|<client_address length>|
+--   <user_agent length>|<client_address><user_agent><payload>
+-- (one line; times in ms). Only the first nine fields are read here.
+local RECORD_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$'
+
+-- The record of a new session.
+local function new_record(token_hash, session_id, account_id, user_id, now, idle_expires_at, absolute, idle_timeout,
+    client_address, user_agent, payload)
+  return table.concat({ token_hash, session_id, account_id, user_id, ms(now), ms(now), ms(idle_expires_at),
+    ms(absolute), ms(idle_timeout), #client_address, #user_agent .. '|' .. client_address .. user_agent .. payload }, '|')
+end
+
+-- The live session's bookkeeping: nil when there is none; `unreadable` set
+-- when the record cannot be split, `corrupt` when its times or owner cannot
+-- be read (or it cannot be split).
 local function read_live()
-  local fields = redis.call('HMGET', current_key, 'token_hash', 'session_id',
-    'idle_expires_at', 'absolute_expires_at', 'idle_timeout', 'last_used_at',
-    'account_id', 'user_id')
-  if not fields[1] then
+  -- pcall: a key of another type (a hash of the first layout) is unreadable,
+  -- so that a login can still replace it.
+  local record = redis.pcall('GET', current_key)
+  if type(record) == 'table' and record.err then
+    return { unreadable = true, corrupt = true }
+  end
+  if not record then
     return nil
   end
+  local token_hash, session_id, account_id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at,
+    idle_timeout, rest = string.match(record, RECORD_PATTERN)
+  if not token_hash then
+    return { unreadable = true, corrupt = true }
+  end
   local live = {
-    token_hash = fields[1],
-    session_id = fields[2],
-    idle_expires_at = tonumber(fields[3]),
-    absolute_expires_at = tonumber(fields[4]),
-    idle_timeout = tonumber(fields[5]),
-    last_used_at = tonumber(fields[6]),
-    account_id = fields[7],
-    user_id = fields[8],
+    record = record,
+    token_hash = token_hash,
+    session_id = session_id,
+    account_id = account_id,
+    user_id = user_id,
+    created_at = created_at,
+    last_used_at = tonumber(last_used_at),
+    idle_expires_at = tonumber(idle_expires_at),
+    absolute_expires_at = tonumber(absolute_expires_at),
+    idle_timeout = tonumber(idle_timeout),
+    rest = rest,
   }
-  live.corrupt = not (live.session_id and live.idle_expires_at and live.absolute_expires_at
-    and live.idle_timeout and live.last_used_at and live.account_id and live.user_id)
+  live.corrupt = not (session_id ~= '' and account_id ~= '' and user_id ~= '' and live.idle_expires_at
+    and live.absolute_expires_at and live.idle_timeout and live.last_used_at)
   return live
+end
+
+-- The record with new idle expiry and last use.
+local function slid_record(live, idle_expires_at, last_used_at)
+  return table.concat({ live.token_hash, live.session_id, live.account_id, live.user_id, live.created_at,
+    ms(last_used_at), ms(idle_expires_at), ms(live.absolute_expires_at), ms(live.idle_timeout), live.rest }, '|')
 end
 
 local function has_expired(live, now)

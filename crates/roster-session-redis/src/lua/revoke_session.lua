@@ -1,6 +1,6 @@
 -- ARGV: session_id, now, grace, revocation reason, feed channel.
 -- Ends the live session only if it is `session_id`. Replies
--- { 'active', field, value, ... } (the session as it was, now revoked) |
+-- { 'active', record } (the session as it was, now revoked) |
 -- { 'expired' } (it was, but its time had passed: ended as expired) |
 -- { 'none' } (no live session has that id).
 local session_id = ARGV[1]
@@ -18,9 +18,7 @@ if live.corrupt then
   return { 'none' }
 end
 
-local before = redis.call('HGETALL', current_key)
 if end_live(live, 'revoked', now, grace, revocation_reason) ~= 'revoked' then
   return { 'expired' }
 end
-table.insert(before, 1, 'active')
-return before
+return { 'active', live.record }
