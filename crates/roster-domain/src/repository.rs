@@ -15,6 +15,7 @@ use crate::audit::{AuditOutcome, RequestContext};
 use crate::error::{DomainError, FieldViolation};
 use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
 use crate::ids::{AccountId, AuditEventId, GroupId, SessionId, StoreId, UserId};
+use crate::lifecycle::{InvitationRepository, MailOutbox, PasswordRepository};
 use crate::lockout::{AttemptReservation, LockoutPolicy};
 use crate::names::{AccountKey, DisplayName, LoginName};
 use crate::network::IpAllowlist;
@@ -527,6 +528,9 @@ pub trait DirectoryRepository:
     + StoreRepository
     + PermissionRepository
     + AuditRepository
+    + InvitationRepository
+    + PasswordRepository
+    + MailOutbox
     + StorageHealth
 {
 }
@@ -542,6 +546,9 @@ impl<T> DirectoryRepository for T where
         + StoreRepository
         + PermissionRepository
         + AuditRepository
+        + InvitationRepository
+        + PasswordRepository
+        + MailOutbox
         + StorageHealth
 {
 }
