@@ -144,6 +144,17 @@ impl Cluster {
     /// harness's own so they win. (A function rather than a field of
     /// `ClusterOptions`, which tests build as struct literals.)
     pub async fn start_with_session_env(options: ClusterOptions, session_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_env(options, session_env, &[]).await
+    }
+
+    /// As [`Cluster::start_with_session_env`], with extra environment
+    /// variables for the directory too (`ROSTER_DIRECTORY__MAIL__SMTP_URL`,
+    /// ...), set after the harness's own.
+    pub async fn start_with_env(
+        options: ClusterOptions,
+        session_env: &[(&str, &str)],
+        directory_env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let (database, database_url) = match options.database {
             DatabaseKind::Sqlite => {
@@ -194,6 +205,7 @@ impl Cluster {
             .env("ROSTER_DIRECTORY__ARGON2__MEMORY_KIB", "1024")
             .env("ROSTER_DIRECTORY__ARGON2__ITERATIONS", "1")
             .env("ROSTER_DIRECTORY__HASHING_QUEUE", "1024")
+            .envs(directory_env.iter().map(|(key, value)| (key, value)))
             .kill_on_drop(true);
         configure_logs(&mut directory, capture("directory.log").as_deref())?;
 

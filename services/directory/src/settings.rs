@@ -133,9 +133,8 @@ impl Default for PasswordSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct MailSettings {
-    /// `smtp://host:port` (plain, for a local relay), `smtps://...`
-    /// (implicit TLS) or `smtp://...?tls=required` (STARTTLS); user and
-    /// password in the URL. Unset: mails are written as `.eml` files under
+    /// `smtp://[user:password@]host[:port]`: plain SMTP to a relay (no TLS
+    /// in this build). Unset: mails are written as `.eml` files under
     /// `<data_dir>/outbox` and their paths logged.
     pub smtp_url: Option<SecretString>,
     /// The `From:` of every mail.

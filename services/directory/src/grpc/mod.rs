@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod groups;
 pub mod invitations;
 pub mod parse;
+pub mod passwords;
 pub mod permissions;
 pub mod stores;
 pub mod users;
