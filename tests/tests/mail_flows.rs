@@ -19,6 +19,7 @@ on_directory_backends!(
     r18_revoked_superseded_expired_and_reused_tokens_say_why,
     r11_reset_by_mailed_link_and_unknown_addresses_get_the_same_answer_and_no_mail,
     r42_a_temporary_password_opens_a_restricted_session_until_changed,
+    r10_a_temporary_password_expires_after_its_validity,
     pci_8_3_7_a_password_equal_to_one_of_the_last_four_is_refused,
     mail_waits_in_the_outbox_while_smtp_is_down_and_goes_out_once,
 );
@@ -267,4 +268,37 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down_and_goes_out_once(options: 
     let sent = cluster.query_strings("SELECT id FROM mail_outbox WHERE sent_at IS NOT NULL").await.unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sink.messages().len(), 1, "sent exactly once");
+}
+
+async fn r10_a_temporary_password_expires_after_its_validity(options: ClusterOptions) {
+    let sink = SmtpSink::start().await.unwrap();
+    let cluster = cluster_with_mail(options, &sink).await;
+    let acme = Tenant::sign_up(&cluster, "acme").await;
+    let create = CreateUserRequest {
+        account_id: acme.account_id.clone(),
+        login_name: "gus".to_owned(),
+        email: "gus@acme.example".to_owned(),
+        display_name: "Gus".to_owned(),
+        role_assignments: vec![acme.role("Team member", None)],
+        ..Default::default()
+    };
+    let created = acme.users().create_user(acme.as_owner(create)).await.unwrap().into_inner();
+    let temporary = created.temporary_password;
+    cluster.login("acme", "gus", &temporary).await.expect("a fresh temporary password works");
+    // Set more than 24 hours ago (the default validity).
+    let moved = cluster
+        .execute_sql(&format!(
+            "UPDATE users SET password_changed_at = '2000-01-01T00:00:00+00:00' WHERE id = '{}'",
+            created.user.unwrap().id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    let refused = cluster.login("acme", "gus", &temporary).await;
+    expect_error(refused, Code::Unauthenticated, "INVALID_CREDENTIALS");
+    let events = acme.audit_events(roster_proto::directory::v1::ListAuditEventsRequest::default()).await;
+    assert!(
+        events.iter().any(|event| event.reason == "TEMPORARY_PASSWORD_EXPIRED"),
+        "the real reason is in the audit log only"
+    );
 }

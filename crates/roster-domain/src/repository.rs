@@ -41,6 +41,10 @@ pub struct LoginCandidate {
     /// `None` while the user has no password yet (verified against the
     /// dummy hash, so the timing says nothing, R39).
     pub password_hash: Option<PasswordHash>,
+    /// When the password was set: a temporary one (the user's
+    /// `must_change_password`) stops working after the deployment's
+    /// validity (R10, R42).
+    pub password_set_at: Option<DateTime<Utc>>,
     /// Distinct groups of the user's role assignments.
     pub groups: Vec<GroupMembership>,
     /// R15: where the user may log in from.
