@@ -71,3 +71,20 @@ ensure_redis_tools() {
     log "installing redis-server and redis-tools"; apt_install redis-server redis-tools
   fi
 }
+
+# Ensures a Python with aiosmtpd (from PyPI) for the end-to-end tests'
+# SMTP sink (tests/smtp/smtp_sink.py), in a virtual environment of its own
+# under ~/.cache/roster; prints that Python's path. Idempotent.
+ensure_aiosmtpd() {
+  local venv="${ROSTER_SMTP_VENV:-$HOME/.cache/roster/smtp-venv}"
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import aiosmtpd" 2>/dev/null; then
+    echo "$venv/bin/python"; return 0
+  fi
+  if ! command -v python3 >/dev/null 2>&1; then log "installing python3"; apt_install python3 python3-venv; fi
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    log "installing python3-venv"; apt_install python3-venv; rm -rf "$venv"; python3 -m venv "$venv"
+  fi
+  log "installing aiosmtpd into $venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" >&2
+  echo "$venv/bin/python"
+}

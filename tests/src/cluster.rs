@@ -159,7 +159,7 @@ impl Cluster {
 
     /// As [`Cluster::start_with_session_env`], with extra environment
     /// variables for the directory too (`ROSTER_DIRECTORY__ARGON2__MEMORY_KIB`,
-    /// ...), set after the harness's own so they win.
+    /// `ROSTER_DIRECTORY__MAIL__SMTP_URL`, ...), set after the harness's own so they win.
     pub async fn start_with_env(
         options: ClusterOptions,
         session_env: &[(&str, &str)],

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod in_process;
 pub mod postgres;
 pub mod redis_process;
+pub mod smtp_process;
 pub mod status;
 
 pub use cluster::{Cluster, ClusterOptions, DatabaseKind, SessionBackend};

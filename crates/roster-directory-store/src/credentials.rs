@@ -198,7 +198,8 @@ impl CredentialRepository for SeaDirectoryStore {
         let password_hash = password_hash_from_row(&user_row);
         let ip_allowlist = ip_allowlist_from_row(&user_row)?;
         let groups = group_rows.into_iter().map(membership_from_row).collect::<Result<_, _>>()?;
-        Ok(Some(LoginCandidate { account, user, password_hash, groups, ip_allowlist }))
+        let password_set_at = user_row.password_changed_at;
+        Ok(Some(LoginCandidate { account, user, password_hash, password_set_at, groups, ip_allowlist }))
     }
 
     #[tracing::instrument(name = "directory_store.reserve_login_attempt", skip_all, fields(%user_id))]

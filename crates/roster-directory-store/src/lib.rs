@@ -44,7 +44,10 @@ mod error;
 mod grants;
 mod group_rows;
 mod groups;
+mod invitations;
 pub mod migration;
+mod outbox;
+mod passwords;
 mod permissions;
 mod platform;
 mod profiles;
@@ -58,5 +61,6 @@ mod write;
 
 pub use error::DATABASE;
 pub use migration::Migrator;
+pub use passwords::token_state_error;
 pub use platform::PLATFORM_DISPLAY_NAME;
 pub use store::SeaDirectoryStore;

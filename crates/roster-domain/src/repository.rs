@@ -15,6 +15,7 @@ use crate::audit::{AuditOutcome, RequestContext};
 use crate::error::{DomainError, FieldViolation};
 use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
 use crate::ids::{AccountId, AuditEventId, GroupId, SessionId, StoreId, UserId};
+use crate::lifecycle::{InvitationRepository, MailOutbox, PasswordRepository};
 use crate::lockout::{AttemptReservation, LockoutPolicy};
 use crate::names::{AccountKey, DisplayName, LoginName};
 use crate::network::IpAllowlist;
@@ -40,6 +41,10 @@ pub struct LoginCandidate {
     /// `None` while the user has no password yet (verified against the
     /// dummy hash, so the timing says nothing, R39).
     pub password_hash: Option<PasswordHash>,
+    /// When the password was set: a temporary one (the user's
+    /// `must_change_password`) stops working after the deployment's
+    /// validity (R10, R42).
+    pub password_set_at: Option<DateTime<Utc>>,
     /// Distinct groups of the user's role assignments.
     pub groups: Vec<GroupMembership>,
     /// R15: where the user may log in from.
@@ -527,6 +532,9 @@ pub trait DirectoryRepository:
     + StoreRepository
     + PermissionRepository
     + AuditRepository
+    + InvitationRepository
+    + PasswordRepository
+    + MailOutbox
     + StorageHealth
 {
 }
@@ -542,6 +550,9 @@ impl<T> DirectoryRepository for T where
         + StoreRepository
         + PermissionRepository
         + AuditRepository
+        + InvitationRepository
+        + PasswordRepository
+        + MailOutbox
         + StorageHealth
 {
 }

@@ -20,6 +20,8 @@ use roster_proto::directory::v1::audit_service_server::AuditServiceServer;
 use roster_proto::directory::v1::authorization_service_server::AuthorizationServiceServer;
 use roster_proto::directory::v1::credential_service_server::CredentialServiceServer;
 use roster_proto::directory::v1::group_service_server::GroupServiceServer;
+use roster_proto::directory::v1::invitation_service_server::InvitationServiceServer;
+use roster_proto::directory::v1::password_service_server::PasswordServiceServer;
 use roster_proto::directory::v1::permission_service_server::PermissionServiceServer;
 use roster_proto::directory::v1::role_service_server::RoleServiceServer;
 use roster_proto::directory::v1::store_service_server::StoreServiceServer;
@@ -41,11 +43,14 @@ use crate::grpc::audit::AuditGrpc;
 use crate::grpc::authorization::AuthorizationGrpc;
 use crate::grpc::credentials::CredentialGrpc;
 use crate::grpc::groups::GroupGrpc;
+use crate::grpc::invitations::InvitationGrpc;
+use crate::grpc::passwords::PasswordGrpc;
 use crate::grpc::permissions::PermissionGrpc;
 use crate::grpc::stores::StoreGrpc;
 use crate::grpc::users::{RoleGrpc, UserGrpc};
+use crate::mail::MailWorker;
 use crate::service::revoker::SessionRevoker;
-use crate::service::{Directory, LoginPolicy};
+use crate::service::{Directory, Lifecycle, LoginPolicy};
 use crate::settings::DirectorySettings;
 
 /// The names under which health is reported, besides the overall `""`.
@@ -59,6 +64,8 @@ const SERVICE_NAMES: &[&str] = &[
     <PermissionServiceServer<PermissionGrpc> as NamedService>::NAME,
     <AuthorizationServiceServer<AuthorizationGrpc> as NamedService>::NAME,
     <AuditServiceServer<AuditGrpc> as NamedService>::NAME,
+    <InvitationServiceServer<InvitationGrpc> as NamedService>::NAME,
+    <PasswordServiceServer<PasswordGrpc> as NamedService>::NAME,
 ];
 
 /// A directory, bound and ready to serve.
@@ -69,6 +76,7 @@ pub struct Application {
     authenticator: Authenticator,
     repository: Arc<dyn DirectoryRepository>,
     limits: ServerLimits,
+    mail_worker: MailWorker,
 }
 
 impl Application {
@@ -112,14 +120,18 @@ impl Application {
         let broker_channel = lazy_channel(&settings.broker_url)?;
         let authenticator = Authenticator::new(broker_channel.clone(), internal_token.clone());
         let revoker = SessionRevoker::new(broker_channel, internal_token);
+        let mail_worker = MailWorker::new(repository.clone(), clock.clone(), &settings.mail, &settings.data_dir)?;
         let login = LoginPolicy { clock, lockout: settings.lockout.policy() };
-        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker, login);
+        let lifecycle =
+            Lifecycle::from_settings(&settings.invitations, &settings.passwords, settings.mail.link_base_url.clone());
+        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker, login)
+            .with_lifecycle(lifecycle);
         bootstrap_platform_operator(&directory, &settings).await?;
         let listener = TcpListener::bind(&settings.listen_address)
             .await
             .with_context(|| format!("binding {}", settings.listen_address))?;
         let local_address = listener.local_addr()?;
-        Ok(Self { listener, local_address, directory, authenticator, repository, limits: settings.limits })
+        Ok(Self { listener, local_address, directory, authenticator, repository, limits: settings.limits, mail_worker })
     }
 
     pub fn local_address(&self) -> SocketAddr {
@@ -130,6 +142,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(report_health(self.repository.clone(), health_reporter));
+        let mail_task = tokio::spawn(self.mail_worker.run());
         let reflection = reflection_v1()?;
         let reflection_v1alpha = reflection_v1alpha()?;
         let accounts = AccountGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
@@ -144,6 +157,9 @@ impl Application {
         let authorization =
             AuthorizationGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
         let audit = AuditGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let invitations =
+            InvitationGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let passwords = PasswordGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
         let served = grpc_server(&self.limits)
             .add_service(health_service)
             .add_service(reflection)
@@ -157,9 +173,12 @@ impl Application {
             .add_service(PermissionServiceServer::new(permissions))
             .add_service(AuthorizationServiceServer::new(authorization))
             .add_service(AuditServiceServer::new(audit))
+            .add_service(InvitationServiceServer::new(invitations))
+            .add_service(PasswordServiceServer::new(passwords))
             .serve_with_incoming_shutdown(roster_server::stack::incoming(self.listener), shutdown)
             .await;
         health_task.abort();
+        mail_task.abort();
         served.context("serving grpc")
     }
 }

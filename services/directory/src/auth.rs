@@ -33,8 +33,8 @@ impl Authenticator {
     /// broker (a dead token is `UNAUTHENTICATED` with the broker's reason);
     /// no credentials at all is `Anonymous`. A session opened with a
     /// temporary password is refused here, for every RPC (R42); the
-    /// password change itself will be the one caller of
-    /// [`Self::authenticate_any_session`].
+    /// password change itself (`PasswordService.ChangePassword`) is the one
+    /// caller of [`Self::authenticate_any_session`].
     pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, DomainError> {
         let caller = self.authenticate_any_session(metadata).await?;
         if let Caller::User(user) = &caller {

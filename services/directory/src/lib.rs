@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod grpc;
+pub mod mail;
 pub mod service;
 pub mod settings;
 

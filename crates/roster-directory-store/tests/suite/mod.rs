@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod groups;
+mod invitations;
 mod lockout;
 mod logins;
 mod ownership;
@@ -20,6 +21,7 @@ mod users;
 pub use accounts::*;
 pub use audit::*;
 pub use groups::*;
+pub use invitations::*;
 pub use lockout::*;
 pub use logins::*;
 pub use ownership::*;

@@ -73,9 +73,21 @@ fn unsettled(user_id: UserId) -> DomainError {
 
 /// Why a login was refused; recorded in the audit log, never told to the
 /// caller.
-fn refusal(candidate: &LoginCandidate, client_address: Option<std::net::IpAddr>) -> Option<&'static str> {
+fn refusal(
+    candidate: &LoginCandidate,
+    client_address: Option<std::net::IpAddr>,
+    temporary_password_ends: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<&'static str> {
     if candidate.user.status == UserStatus::Blocked {
         return Some("USER_BLOCKED");
+    }
+    // R10, R42: a temporary password works for a limited time only.
+    let expired = match (candidate.user.must_change_password, candidate.password_set_at, temporary_password_ends) {
+        (true, Some(set_at), Some(deadline)) => set_at <= deadline,
+        _ => false,
+    };
+    if expired {
+        return Some("TEMPORARY_PASSWORD_EXPIRED");
     }
     let template_only = !candidate.groups.is_empty() && candidate.groups.iter().all(|group| group.is_template);
     if template_only {
@@ -186,7 +198,9 @@ impl Directory {
         let (account_id, user_id) = (candidate.account.id, candidate.user.id);
         // As the audit log records them.
         let (audited_account, audited_user) = (Some(account_id), Some(user_id));
-        if let Some(reason) = refusal(candidate, client_address) {
+        // A temporary password set at or before this moment has expired.
+        let oldest_valid = Some(self.clock.now() - self.lifecycle.temporary_validity);
+        if let Some(reason) = refusal(candidate, client_address, oldest_valid) {
             // Refused before the real hash is looked at (R35's order of
             // cost), yet as slow as a wrong password, so that timing does
             // not tell a blocked or fenced-off login from a wrong one (R39).
