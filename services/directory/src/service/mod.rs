@@ -2,6 +2,7 @@
 //! do it, what is audited. No protobuf and no `tonic::Status` here; the gRPC
 //! adapters in `crate::grpc` convert at the edge.
 
+pub mod access_cache;
 pub mod accounts;
 pub mod admin;
 pub mod audit;
@@ -26,6 +27,7 @@ use roster_domain::presets::Presets;
 use roster_domain::repository::DirectoryRepository;
 
 use crate::settings::SignupPolicy;
+use access_cache::AccessCache;
 use revoker::SessionRevoker;
 
 /// Everything the directory's operations need.
@@ -39,6 +41,9 @@ pub struct Directory {
     /// Where "now" comes from for time-based rules (the lockout, R39).
     pub(crate) clock: SharedClock,
     pub(crate) lockout: LockoutPolicy,
+    /// Each account's access facts, checked against its access version on
+    /// every question (issue 6).
+    pub(crate) access: AccessCache,
 }
 
 /// The time and lockout rule the login check runs under.
@@ -58,6 +63,15 @@ impl Directory {
         login: LoginPolicy,
     ) -> Self {
         let LoginPolicy { clock, lockout } = login;
-        Self { repository, hashing, presets: Arc::new(presets), signup, sessions, clock, lockout }
+        Self {
+            repository,
+            hashing,
+            presets: Arc::new(presets),
+            signup,
+            sessions,
+            clock,
+            lockout,
+            access: AccessCache::default(),
+        }
     }
 }
