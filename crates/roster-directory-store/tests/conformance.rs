@@ -65,6 +65,7 @@ conformance_suite!(
     r28_assign_and_unassign_are_idempotent,
     list_users_pages_by_id_without_gaps_or_duplicates,
     list_users_filters_by_status_group_store_and_text,
+    list_users_filtered_pages_list_each_member_once,
     r25_groups_are_found_by_current_and_former_names,
     r23_list_groups_counts_direct_and_total_members,
     r21_a_parent_that_would_close_a_cycle_is_refused,
