@@ -1,5 +1,5 @@
 //! Issue 6, scenario 4 (micro): one permission check resolved by Roster's
-//! `resolve` + `holds`, next to the casbin crate's enforcer on the
+//! `holds_one` (CheckPermission's path) and by `resolve` + `holds`, next to the casbin crate's enforcer on the
 //! equivalent RBAC-with-domains policy, in the same criterion run.
 //!
 //! The data follows the issue: 10,000 groups in chains up to 10 deep, 1,000
@@ -23,8 +23,8 @@ use std::hint::black_box;
 use casbin::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use roster_domain::access::{
-    resolve, AccountFacts, GroupNode, GroupTree, OverrideEffect, PermissionCatalog, PermissionOverride, RoleAssignment,
-    Scope, UserGrants,
+    holds_one, resolve, AccountFacts, GroupNode, GroupTree, OverrideEffect, PermissionCatalog, PermissionOverride,
+    RoleAssignment, Scope, UserGrants,
 };
 use roster_domain::account::BillingLevel;
 use roster_domain::ids::{GroupId, StoreId};
@@ -198,6 +198,21 @@ fn resolution(criterion: &mut Criterion) {
     }
 
     let mut group = criterion.benchmark_group("check_permission");
+    let mut turn = 0;
+    group.bench_function("roster_holds_one", |bencher| {
+        bencher.iter(|| {
+            let (user, permission_index, store) = questions[turn % QUESTIONS];
+            turn += 1;
+            black_box(holds_one(
+                &catalog,
+                &tree,
+                &user_grants[user],
+                facts,
+                &permissions[permission_index],
+                Some(stores[store]),
+            ))
+        })
+    });
     let mut turn = 0;
     group.bench_function("roster_resolve_and_holds", |bencher| {
         bencher.iter(|| {

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use roster_domain::access::{anonymous_holds, resolve, AccountFacts, PermissionsByScope, UserGrants};
+use roster_domain::access::{anonymous_holds, holds_one, resolve, AccountFacts, PermissionsByScope, UserGrants};
 use roster_domain::caller::{AuthenticatedUser, Caller};
 use roster_domain::ids::{AccountId, StoreId, UserId};
 use roster_domain::names::AccountKey;
@@ -138,8 +138,15 @@ impl Directory {
         if subject.blocked {
             return Ok(false);
         }
-        let permissions = resolve(&snapshot.catalog, &snapshot.groups, &subject.grants, facts(&snapshot));
-        Ok(permissions.holds(&question.permission, question.store))
+        // The one permission asked, not all of them (issue 6).
+        Ok(holds_one(
+            &snapshot.catalog,
+            &snapshot.groups,
+            &subject.grants,
+            facts(&snapshot),
+            &question.permission,
+            question.store,
+        ))
     }
 
     /// R34: without a store an anonymous principal holds nothing; the store
