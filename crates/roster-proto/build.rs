@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "roster/directory/v1/permission.proto",
         "roster/directory/v1/authorization.proto",
         "roster/directory/v1/audit.proto",
+        "roster/directory/v1/invitation.proto",
+        "roster/directory/v1/password.proto",
         "roster/session/v1/session.proto",
     ];
     let file_descriptors = protox::compile(proto_files, [&proto_root])?;

@@ -8,6 +8,8 @@ use roster_proto::directory::v1::account_service_client::AccountServiceClient;
 use roster_proto::directory::v1::audit_service_client::AuditServiceClient;
 use roster_proto::directory::v1::authorization_service_client::AuthorizationServiceClient;
 use roster_proto::directory::v1::group_service_client::GroupServiceClient;
+use roster_proto::directory::v1::invitation_service_client::InvitationServiceClient;
+use roster_proto::directory::v1::password_service_client::PasswordServiceClient;
 use roster_proto::directory::v1::permission_service_client::PermissionServiceClient;
 use roster_proto::directory::v1::role_service_client::RoleServiceClient;
 use roster_proto::directory::v1::store_service_client::StoreServiceClient;
@@ -265,6 +267,14 @@ impl<'c> Tenant<'c> {
 
     pub fn audit(&self) -> AuditServiceClient<Channel> {
         AuditServiceClient::new(self.channel.clone())
+    }
+
+    pub fn invitations(&self) -> InvitationServiceClient<Channel> {
+        InvitationServiceClient::new(self.channel.clone())
+    }
+
+    pub fn passwords(&self) -> PasswordServiceClient<Channel> {
+        PasswordServiceClient::new(self.channel.clone())
     }
 }
 

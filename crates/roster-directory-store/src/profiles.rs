@@ -1,6 +1,7 @@
 //! Reading users with everything administration shows: [`UserProfile`]s one
 //! at a time or a page at a time, their grants loaded in batch.
 
+use chrono::{DateTime, Utc};
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::paging::{Page, PageRequest};
 use roster_domain::users::{UserFilter, UserProfile};
@@ -13,6 +14,7 @@ use crate::convert::{data_filters_from_row, ip_allowlist_from_row, user_from_row
 use crate::entity::{role_assignments, users};
 use crate::error::{failed, invalid_page_token};
 use crate::grants::load_grants;
+use crate::invitations::latest_invitations;
 use crate::store::SeaDirectoryStore;
 
 /// The character that escapes `%`, `_` and itself in `LIKE` patterns; not a
@@ -38,9 +40,11 @@ pub(crate) async fn profiles_from_rows(
     connection: &impl ConnectionTrait,
     owner_user_id: UserId,
     rows: Vec<users::Model>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<UserProfile>, DomainError> {
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
     let mut grants = load_grants(connection, &ids).await?;
+    let mut invitations = latest_invitations(connection, &ids, now).await?;
     rows.iter()
         .map(|row| {
             let user = user_from_row(row, owner_user_id)?;
@@ -50,6 +54,7 @@ pub(crate) async fn profiles_from_rows(
                 assignments: grants.assignments.remove(&user.id).unwrap_or_default(),
                 overrides: grants.overrides.remove(&user.id).unwrap_or_default(),
                 last_login_at: row.last_login_at,
+                invitation: invitations.remove(&user.id),
                 user,
             })
         })
@@ -62,8 +67,9 @@ pub(crate) async fn load_profile(
     connection: &impl ConnectionTrait,
     owner_user_id: UserId,
     row: users::Model,
+    now: DateTime<Utc>,
 ) -> Result<UserProfile, DomainError> {
-    let mut profiles = profiles_from_rows(connection, owner_user_id, vec![row]).await?;
+    let mut profiles = profiles_from_rows(connection, owner_user_id, vec![row], now).await?;
     profiles.pop().ok_or_else(|| DomainError::internal("loading a user profile", "the profile vanished"))
 }
 
@@ -114,7 +120,7 @@ impl SeaDirectoryStore {
             return Ok(None);
         };
         let owner = crate::convert::user_id_from("accounts", "owner_user_id", &account.owner_user_id)?;
-        load_profile(&self.database, owner, row).await.map(Some)
+        load_profile(&self.database, owner, row, self.now()).await.map(Some)
     }
 
     /// `UserRepository::list_users`: keyset pagination in id order.
@@ -190,7 +196,7 @@ impl SeaDirectoryStore {
         rows.truncate(size as usize);
         let next = if more { rows.last().map(|row| row.id.clone()) } else { None };
         let owner = crate::convert::user_id_from("accounts", "owner_user_id", &account.owner_user_id)?;
-        let items = profiles_from_rows(&self.database, owner, rows).await?;
+        let items = profiles_from_rows(&self.database, owner, rows, self.now()).await?;
         Ok(Page { items, next })
     }
 }

@@ -4,10 +4,12 @@
 //! assignments are in `roles`; reads are in `profiles`.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use roster_domain::access::RoleAssignment;
 use roster_domain::account::{User, UserStatus};
 use roster_domain::audit::RequestContext;
 use roster_domain::ids::{AccountId, UserId};
+use roster_domain::invitation::Invitation;
 use roster_domain::paging::{Page, PageRequest};
 use roster_domain::password::PasswordHash;
 use roster_domain::repository::UserRepository;
@@ -22,6 +24,7 @@ use crate::convert::{data_filters_from_row, ip_allowlist_from_row, json_text, us
 use crate::entity::{accounts, users};
 use crate::error::{failed, is_foreign_key_violation, user_not_found};
 use crate::grants::{assignment_json, insert_assignments, load_grants, overrides_json, replace_overrides};
+use crate::passwords::record_password_history;
 use crate::profiles::{find_user_row, load_profile};
 use crate::references::check_user_grants;
 use crate::store::SeaDirectoryStore;
@@ -38,6 +41,98 @@ fn owner_protected(act: &str) -> DomainError {
 /// The account's owner, from its locked row.
 pub(crate) fn owner_of(account: &accounts::Model) -> Result<UserId, DomainError> {
     user_id_from("accounts", "owner_user_id", &account.owner_user_id)
+}
+
+/// Inserts `user` (status `invited`, R17) with its assignments, overrides
+/// and first password (in the history too, PCI 8.3.7), inside the caller's
+/// transaction, which holds the account's write lock. Returns the new id
+/// and the audited fields.
+pub(crate) async fn insert_new_user(
+    transaction: &DatabaseTransaction,
+    account: &accounts::Model,
+    user: &NewUser,
+    now: DateTime<Utc>,
+) -> Result<(UserId, Changes), DomainError> {
+    let group_names = check_user_grants(transaction, &account.id, &user.assignments, &user.overrides).await?;
+    let user_id = UserId::generate();
+    let id = user_id.to_string();
+    let row = users::ActiveModel {
+        id: Set(id.clone()),
+        account_id: Set(account.id.clone()),
+        login_name: Set(user.login_name.display().to_owned()),
+        login_key: Set(user.login_name.key().to_owned()),
+        email: Set(user.email.as_str().to_owned()),
+        email_key: Set(user.email.key()),
+        display_name: Set(user.display_name.as_str().to_owned()),
+        status: Set(UserStatus::Invited.as_str().to_owned()),
+        password_hash: Set(user.password_hash.as_ref().map(|hash| hash.as_phc().to_owned())),
+        must_change_password: Set(user.must_change_password),
+        password_changed_at: Set(user.password_hash.as_ref().map(|_| now)),
+        last_login_at: Set(None),
+        ip_allowlist: Set(json_text(&user.ip_allowlist)?),
+        data_filters: Set(json_text(&user.data_filters)?),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    users::Entity::insert(row).exec_without_returning(transaction).await.map_err(failed("inserting a user"))?;
+    insert_assignments(transaction, &account.id, &id, &user.assignments, now).await?;
+    replace_overrides(transaction, &id, &user.overrides).await?;
+    if let Some(hash) = &user.password_hash {
+        record_password_history(transaction, &id, hash, now).await?;
+    }
+
+    let mut changes = Changes::new();
+    changes
+        .created("login_name", user.login_name.display())
+        .created("email", user.email.as_str())
+        .created("display_name", user.display_name.as_str())
+        .created("status", UserStatus::Invited.as_str())
+        .created("must_change_password", user.must_change_password)
+        .created("ip_allowlist", user.ip_allowlist.entries())
+        .created("data_filters", &user.data_filters);
+    if !user.assignments.is_empty() {
+        let assignments: Vec<Value> = user
+            .assignments
+            .iter()
+            .map(|assignment| assignment_json(assignment, group_names.get(&assignment.group_id).map(String::as_str)))
+            .collect();
+        changes.created("assignments", assignments);
+    }
+    if !user.overrides.is_empty() {
+        changes.created("overrides", overrides_json(&user.overrides));
+    }
+    Ok((user_id, changes))
+}
+
+/// The profile of a user just inserted by [`insert_new_user`].
+pub(crate) fn new_user_profile(
+    account: &accounts::Model,
+    user_id: UserId,
+    user: NewUser,
+    now: DateTime<Utc>,
+    invitation: Option<Invitation>,
+) -> Result<UserProfile, DomainError> {
+    let owner = owner_of(account)?;
+    Ok(UserProfile {
+        user: User {
+            id: user_id,
+            account_id: user.account_id,
+            login_name: user.login_name,
+            email: user.email,
+            display_name: user.display_name,
+            status: UserStatus::Invited,
+            is_owner: user_id == owner,
+            must_change_password: user.must_change_password,
+            created_at: now,
+            updated_at: now,
+        },
+        ip_allowlist: user.ip_allowlist,
+        data_filters: user.data_filters,
+        assignments: user.assignments,
+        overrides: user.overrides,
+        last_login_at: None,
+        invitation,
+    })
 }
 
 impl SeaDirectoryStore {
@@ -58,55 +153,8 @@ impl UserRepository for SeaDirectoryStore {
     #[tracing::instrument(name = "directory_store.create_user", skip_all, fields(account.id = %user.account_id))]
     async fn create_user(&self, user: NewUser, context: &RequestContext) -> Result<UserProfile, DomainError> {
         let now = self.now();
-        let (transaction, account) = self.begin_account_write(user.account_id).await?;
-        let group_names = check_user_grants(&transaction, &account.id, &user.assignments, &user.overrides).await?;
-
-        let user_id = UserId::generate();
-        let id = user_id.to_string();
-        let row = users::ActiveModel {
-            id: Set(id.clone()),
-            account_id: Set(account.id.clone()),
-            login_name: Set(user.login_name.display().to_owned()),
-            login_key: Set(user.login_name.key().to_owned()),
-            email: Set(user.email.as_str().to_owned()),
-            email_key: Set(user.email.key()),
-            display_name: Set(user.display_name.as_str().to_owned()),
-            status: Set(UserStatus::Invited.as_str().to_owned()),
-            password_hash: Set(Some(user.password_hash.as_phc().to_owned())),
-            must_change_password: Set(user.must_change_password),
-            password_changed_at: Set(Some(now)),
-            last_login_at: Set(None),
-            ip_allowlist: Set(json_text(&user.ip_allowlist)?),
-            data_filters: Set(json_text(&user.data_filters)?),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        users::Entity::insert(row).exec_without_returning(&transaction).await.map_err(failed("inserting a user"))?;
-        insert_assignments(&transaction, &account.id, &id, &user.assignments, now).await?;
-        replace_overrides(&transaction, &id, &user.overrides).await?;
-
-        let mut changes = Changes::new();
-        changes
-            .created("login_name", user.login_name.display())
-            .created("email", user.email.as_str())
-            .created("display_name", user.display_name.as_str())
-            .created("status", UserStatus::Invited.as_str())
-            .created("must_change_password", user.must_change_password)
-            .created("ip_allowlist", user.ip_allowlist.entries())
-            .created("data_filters", &user.data_filters);
-        if !user.assignments.is_empty() {
-            let assignments: Vec<Value> = user
-                .assignments
-                .iter()
-                .map(|assignment| {
-                    assignment_json(assignment, group_names.get(&assignment.group_id).map(String::as_str))
-                })
-                .collect();
-            changes.created("assignments", assignments);
-        }
-        if !user.overrides.is_empty() {
-            changes.created("overrides", overrides_json(&user.overrides));
-        }
+        let (transaction, account) = self.begin_adding_users(user.account_id).await?;
+        let (user_id, mut changes) = insert_new_user(&transaction, &account, &user, now).await?;
         let action = match user.copied_from {
             Some(source) => {
                 changes.note("copied_from", source.to_string());
@@ -114,31 +162,11 @@ impl UserRepository for SeaDirectoryStore {
             }
             None => "user.create",
         };
-        let target = AuditTarget::user(&id, user.login_name.display());
+        let target = AuditTarget::user(&user_id.to_string(), user.login_name.display());
         audit_change(&transaction, Some(user.account_id), action, target, changes, now, context).await?;
         transaction.commit().await.map_err(failed("committing a new user"))?;
         tracing::info!(user.id = %user_id, "user created");
-
-        let owner = owner_of(&account)?;
-        Ok(UserProfile {
-            user: User {
-                id: user_id,
-                account_id: user.account_id,
-                login_name: user.login_name,
-                email: user.email,
-                display_name: user.display_name,
-                status: UserStatus::Invited,
-                is_owner: user_id == owner,
-                must_change_password: user.must_change_password,
-                created_at: now,
-                updated_at: now,
-            },
-            ip_allowlist: user.ip_allowlist,
-            data_filters: user.data_filters,
-            assignments: user.assignments,
-            overrides: user.overrides,
-            last_login_at: None,
-        })
+        new_user_profile(&account, user_id, user, now, None)
     }
 
     #[tracing::instrument(name = "directory_store.user_profile", skip_all, fields(account.id = %account_id, user.id = %user_id))]
@@ -207,7 +235,7 @@ impl UserRepository for SeaDirectoryStore {
         }
         if changes.is_empty() {
             // Nothing changed: nothing to write, nothing to audit.
-            return load_profile(&transaction, owner, row).await;
+            return load_profile(&transaction, owner, row, now).await;
         }
         update.updated_at = Set(now);
         let updated = users::Entity::update(update)
@@ -217,7 +245,7 @@ impl UserRepository for SeaDirectoryStore {
             .map_err(failed("updating a user"))?;
         let target = AuditTarget::user(&row.id, &row.login_name);
         audit_change(&transaction, Some(account_id), "user.update", target, changes, now, context).await?;
-        let profile = load_profile(&transaction, owner, updated).await?;
+        let profile = load_profile(&transaction, owner, updated, now).await?;
         transaction.commit().await.map_err(failed("committing a user update"))?;
         Ok(profile)
     }

@@ -47,17 +47,37 @@ fn access_version() -> Alias {
 }
 
 impl SeaDirectoryStore {
-    /// Begins a transaction holding `account_id`'s write lock and returns it
-    /// with the account row as of now. `NotFound` (`ACCOUNT_NOT_FOUND`) when
-    /// the account does not exist.
+    /// Begins a transaction holding `account_id`'s write lock, with the
+    /// account's access version bumped, and returns it with the account row
+    /// as of now. `NotFound` (`ACCOUNT_NOT_FOUND`) when the account does not
+    /// exist.
     pub(crate) async fn begin_account_write(
         &self,
         account_id: AccountId,
     ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
+        self.lock_account(account_id, 1).await
+    }
+
+    /// As [`Self::begin_account_write`], for writes that only add users
+    /// (create, copy, invite): the version stays, because no cache holds
+    /// anything about a user before it exists (caches keep no negative
+    /// answers), so caches stay warm while users are added in bulk.
+    pub(crate) async fn begin_adding_users(
+        &self,
+        account_id: AccountId,
+    ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
+        self.lock_account(account_id, 0).await
+    }
+
+    async fn lock_account(
+        &self,
+        account_id: AccountId,
+        version_step: i64,
+    ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
         let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
         let id = account_id.to_string();
         let touched = accounts::Entity::update_many()
-            .col_expr(access_version(), Expr::col(access_version()).add(1))
+            .col_expr(access_version(), Expr::col(access_version()).add(version_step))
             .filter(accounts::Column::Id.eq(id.as_str()))
             .exec(&transaction)
             .await

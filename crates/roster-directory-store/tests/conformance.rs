@@ -30,6 +30,10 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(
+    r18_invite_user_writes_the_user_the_token_digest_the_mail_and_the_audit_event,
+    r18_a_taken_email_leaves_no_token_and_no_mail,
+    r18_a_token_is_spent_once_and_sets_the_password,
+    outbox_claims_are_exclusive_until_the_lease_ends,
     sign_up_creates_account_owner_groups_and_one_audit_event,
     sign_up_seeds_the_catalog_group_permissions_and_assignable_lists,
     duplicate_slug_is_already_exists_on_field_slug,

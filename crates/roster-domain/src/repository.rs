@@ -15,6 +15,7 @@ use crate::audit::{AuditOutcome, RequestContext};
 use crate::error::{DomainError, FieldViolation};
 use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
 use crate::ids::{AccountId, AuditEventId, GroupId, SessionId, StoreId, UserId};
+use crate::lifecycle::{InvitationRepository, MailOutbox, PasswordRepository};
 use crate::lockout::{AttemptReservation, LockoutPolicy};
 use crate::names::{AccountKey, DisplayName, LoginName};
 use crate::network::IpAllowlist;
@@ -536,6 +537,9 @@ pub trait DirectoryRepository:
     + StoreRepository
     + PermissionRepository
     + AuditRepository
+    + InvitationRepository
+    + PasswordRepository
+    + MailOutbox
     + StorageHealth
 {
 }
@@ -551,6 +555,9 @@ impl<T> DirectoryRepository for T where
         + StoreRepository
         + PermissionRepository
         + AuditRepository
+        + InvitationRepository
+        + PasswordRepository
+        + MailOutbox
         + StorageHealth
 {
 }

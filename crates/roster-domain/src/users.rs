@@ -8,6 +8,7 @@ use crate::access::{PermissionOverride, RoleAssignment};
 use crate::account::{User, UserStatus};
 use crate::filters::DataFilters;
 use crate::ids::{AccountId, GroupId, StoreId, UserId};
+use crate::invitation::Invitation;
 use crate::names::{DisplayName, EmailAddress, LoginName};
 use crate::network::IpAllowlist;
 use crate::password::PasswordHash;
@@ -21,6 +22,8 @@ pub struct UserProfile {
     pub assignments: BTreeSet<RoleAssignment>,
     pub overrides: BTreeSet<PermissionOverride>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// R18: the latest invitation, when the user was invited by email.
+    pub invitation: Option<Invitation>,
 }
 
 /// A user to create, parsed and authorized.
@@ -30,7 +33,8 @@ pub struct NewUser {
     pub login_name: LoginName,
     pub email: EmailAddress,
     pub display_name: DisplayName,
-    pub password_hash: PasswordHash,
+    /// `None` for an invited user, who sets their own (R18).
+    pub password_hash: Option<PasswordHash>,
     /// R10: a generated temporary password must be changed at first login.
     pub must_change_password: bool,
     pub ip_allowlist: IpAllowlist,

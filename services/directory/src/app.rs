@@ -20,6 +20,7 @@ use roster_proto::directory::v1::audit_service_server::AuditServiceServer;
 use roster_proto::directory::v1::authorization_service_server::AuthorizationServiceServer;
 use roster_proto::directory::v1::credential_service_server::CredentialServiceServer;
 use roster_proto::directory::v1::group_service_server::GroupServiceServer;
+use roster_proto::directory::v1::invitation_service_server::InvitationServiceServer;
 use roster_proto::directory::v1::permission_service_server::PermissionServiceServer;
 use roster_proto::directory::v1::role_service_server::RoleServiceServer;
 use roster_proto::directory::v1::store_service_server::StoreServiceServer;
@@ -42,11 +43,12 @@ use crate::grpc::audit::AuditGrpc;
 use crate::grpc::authorization::AuthorizationGrpc;
 use crate::grpc::credentials::CredentialGrpc;
 use crate::grpc::groups::GroupGrpc;
+use crate::grpc::invitations::InvitationGrpc;
 use crate::grpc::permissions::PermissionGrpc;
 use crate::grpc::stores::StoreGrpc;
 use crate::grpc::users::{RoleGrpc, UserGrpc};
 use crate::service::revoker::SessionRevoker;
-use crate::service::{Directory, LoginPolicy};
+use crate::service::{Directory, Lifecycle, LoginPolicy};
 use crate::settings::DirectorySettings;
 
 /// The names under which health is reported, besides the overall `""`.
@@ -60,6 +62,7 @@ const SERVICE_NAMES: &[&str] = &[
     <PermissionServiceServer<PermissionGrpc> as NamedService>::NAME,
     <AuthorizationServiceServer<AuthorizationGrpc> as NamedService>::NAME,
     <AuditServiceServer<AuditGrpc> as NamedService>::NAME,
+    <InvitationServiceServer<InvitationGrpc> as NamedService>::NAME,
 ];
 
 /// A directory, bound and ready to serve.
@@ -114,7 +117,10 @@ impl Application {
         let authenticator = Authenticator::new(broker_channel.clone(), internal_token.clone());
         let revoker = SessionRevoker::new(broker_channel, internal_token);
         let login = LoginPolicy { clock, lockout: settings.lockout.policy() };
-        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker, login);
+        let lifecycle =
+            Lifecycle::from_settings(&settings.invitations, &settings.passwords, settings.mail.link_base_url.clone());
+        let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker, login)
+            .with_lifecycle(lifecycle);
         bootstrap_platform_operator(&directory, &settings).await?;
         let listener = TcpListener::bind(&settings.listen_address)
             .await
@@ -145,6 +151,8 @@ impl Application {
         let authorization =
             AuthorizationGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
         let audit = AuditGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
+        let invitations =
+            InvitationGrpc { directory: self.directory.clone(), authenticator: self.authenticator.clone() };
         let served = grpc_server(&self.limits)
             .add_service(health_service)
             .add_service(reflection)
@@ -158,6 +166,7 @@ impl Application {
             .add_service(PermissionServiceServer::new(permissions))
             .add_service(AuthorizationServiceServer::new(authorization))
             .add_service(AuditServiceServer::new(audit))
+            .add_service(InvitationServiceServer::new(invitations))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await;
         health_task.abort();

@@ -75,6 +75,101 @@ impl LockoutSettings {
     }
 }
 
+/// Invitations by email (R18).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct InvitationSettings {
+    /// How long an invitation token is valid.
+    pub validity_hours: u32,
+}
+
+impl Default for InvitationSettings {
+    fn default() -> Self {
+        Self { validity_hours: 7 * 24 }
+    }
+}
+
+/// What a password reset sends (R11).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetDelivery {
+    /// A one-time link token, spent by `CompletePasswordReset`.
+    #[default]
+    Link,
+    /// A temporary password, to be changed at first use (R42).
+    TemporaryPassword,
+}
+
+/// The password lifecycle (R10, R11, R42; PCI DSS v4 8.3).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct PasswordSettings {
+    /// The policy new passwords must meet (`[directory.passwords.policy]`).
+    pub policy: roster_domain::password_policy::PasswordPolicy,
+    /// How long a temporary password works (R10, R42).
+    pub temporary_validity_hours: u32,
+    /// What `RequestPasswordReset` sends.
+    pub reset_delivery: ResetDelivery,
+    /// How long a reset link works.
+    pub reset_validity_minutes: u32,
+    /// `RequestPasswordReset` answers no sooner than this, whether the
+    /// address exists or not (R11).
+    pub reset_answer_floor_ms: u64,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            policy: Default::default(),
+            temporary_validity_hours: 24,
+            reset_delivery: ResetDelivery::Link,
+            reset_validity_minutes: 60,
+            reset_answer_floor_ms: 400,
+        }
+    }
+}
+
+/// Email delivery: the outbox worker and SMTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain, for a local relay), `smtps://...`
+    /// (implicit TLS) or `smtp://...?tls=required` (STARTTLS); user and
+    /// password in the URL. Unset: mails are written as `.eml` files under
+    /// `<data_dir>/outbox` and their paths logged.
+    pub smtp_url: Option<SecretString>,
+    /// The `From:` of every mail.
+    pub from: String,
+    /// Where links in mails point (`https://app.example/roster`); unset:
+    /// mails carry the token to paste.
+    pub link_base_url: Option<String>,
+    /// How often the worker looks for due mail, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// The first pause after a failed delivery; doubled per attempt.
+    pub retry_initial_ms: u64,
+    /// The longest pause between two delivery attempts.
+    pub retry_max_ms: u64,
+    /// How long a worker holds a claimed mail before another may take it.
+    pub lease_seconds: u32,
+    /// Timeout of one SMTP conversation.
+    pub smtp_timeout_ms: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "Roster <roster@localhost>".to_owned(),
+            link_base_url: None,
+            poll_interval_ms: 1000,
+            retry_initial_ms: 1000,
+            retry_max_ms: 5 * 60 * 1000,
+            lease_seconds: 60,
+            smtp_timeout_ms: 10_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DirectorySettings {
@@ -98,6 +193,9 @@ pub struct DirectorySettings {
     /// refused with RESOURCE_EXHAUSTED; four per worker when 0.
     pub hashing_queue: usize,
     pub lockout: LockoutSettings,
+    pub invitations: InvitationSettings,
+    pub passwords: PasswordSettings,
+    pub mail: MailSettings,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -117,6 +215,9 @@ impl Default for DirectorySettings {
             hashing_workers: 0,
             hashing_queue: 0,
             lockout: LockoutSettings::default(),
+            invitations: InvitationSettings::default(),
+            passwords: PasswordSettings::default(),
+            mail: MailSettings::default(),
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }

@@ -12,11 +12,12 @@
 //!   10,000 users and one with 1,000,000, each with 100 groups and 1,000
 //!   stores and one store-scoped assignment per user (so a group holds 1%
 //!   of the users and a store 0.1%). ListUsers pages of 50 are measured on
-//!   both, side by side, for the 2× bar.
+//!   both, side by side, for the 2× bar, and so is InviteUser.
 //!
 //! `--scale-down N` divides every size by N.
 
 mod access;
+mod invite;
 mod listing;
 mod load;
 

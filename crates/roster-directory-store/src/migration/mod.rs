@@ -6,6 +6,7 @@
 mod m20250601_000001_directory_schema;
 mod m20250601_000002_append_only_audit_log;
 mod m20250701_000003_login_lockout;
+mod m20261203_000001_invitations_and_mail_outbox;
 mod m20261203_000100_directory_at_scale;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait};
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250601_000001_directory_schema::Migration),
             Box::new(m20250601_000002_append_only_audit_log::Migration),
             Box::new(m20250701_000003_login_lockout::Migration),
+            Box::new(m20261203_000001_invitations_and_mail_outbox::Migration),
             Box::new(m20261203_000100_directory_at_scale::Migration),
         ]
     }

@@ -65,7 +65,7 @@ pub fn new_user(account_id: AccountId, login: &str) -> NewUser {
         login_name: LoginName::parse("login_name", login).unwrap(),
         email: EmailAddress::parse("email", &format!("{login}@example.com")).unwrap(),
         display_name: display_name(&format!("User {login}")),
-        password_hash: fake_hash(),
+        password_hash: Some(fake_hash()),
         must_change_password: false,
         ip_allowlist: IpAllowlist::Anywhere,
         data_filters: DataFilters::default(),

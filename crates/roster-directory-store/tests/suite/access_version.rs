@@ -27,6 +27,8 @@ pub async fn access_version_moves_with_every_access_change_and_never_with_reads(
     store.access_snapshot(acme.account.id).await.unwrap();
     store.user_grants(acme.account.id, kenji).await.unwrap();
     assert_eq!(version(acme.account.id).await, before, "reads leave it");
+    create_user(&store, &acme, "mika").await;
+    assert_eq!(version(acme.account.id).await, before, "adding a user leaves it: nothing cached names them yet");
 
     let globex_before = version(globex.account.id).await;
     store.assign_role(acme.account.id, kenji, in_store(manager.id, shibuya), &context).await.unwrap();

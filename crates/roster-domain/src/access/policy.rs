@@ -21,6 +21,8 @@ use crate::presets::{PermissionName, ScopeLevel};
 
 /// The permission that manages users (R7).
 pub const USERS_MANAGE: &str = "users.manage";
+/// The permission that invites users by email (R19).
+pub const USERS_INVITE: &str = "users.invite";
 /// The permission that manages groups.
 pub const GROUPS_MANAGE: &str = "groups.manage";
 
@@ -69,6 +71,23 @@ pub fn check_manage_user(actor: &Actor<'_>, target: &TargetUser<'_>) -> Result<(
     }
     for store_id in target.assignments.iter().filter_map(|assignment| assignment.scope.store()) {
         require_users_manage(actor, Some(store_id), &format!("manage user {}", target.user_id))?;
+    }
+    Ok(())
+}
+
+/// R19, R31: the actor holds `users.invite` in every scope the invitation's
+/// assignments touch (account-wide when one is account-scoped or there are
+/// none, else in each store). `PERMISSION_DENIED`, reason
+/// `MISSING_PERMISSION` or `STORE_NOT_HELD`. What the assignments hand out
+/// is checked separately, as for any grant (R32).
+pub fn check_invite_user(actor: &Actor<'_>, assignments: &BTreeSet<RoleAssignment>) -> Result<(), DomainError> {
+    let account_wide =
+        assignments.is_empty() || assignments.iter().any(|assignment| assignment.scope == Scope::Account);
+    if account_wide {
+        return require_user_permission(actor, USERS_INVITE, None, "invite users");
+    }
+    for store_id in assignments.iter().filter_map(|assignment| assignment.scope.store()) {
+        require_user_permission(actor, USERS_INVITE, Some(store_id), "invite users")?;
     }
     Ok(())
 }
@@ -319,14 +338,26 @@ fn conferred(catalog: &PermissionCatalog, account: AccountFacts, permission: &Pe
 /// holds it nowhere lacks it (R7); one who holds it in other stores lacks
 /// the store (R31).
 fn require_users_manage(actor: &Actor<'_>, store: Option<StoreId>, act: &str) -> Result<(), DomainError> {
-    let users_manage = PermissionName::parse("permission", USERS_MANAGE).expect("users.manage is a valid name");
-    if actor.permissions.holds(&users_manage, store) {
+    require_user_permission(actor, USERS_MANAGE, store, act)
+}
+
+/// `permission` (`users.manage`, `users.invite`) held in `store`, or
+/// account-wide for `None`.
+fn require_user_permission(
+    actor: &Actor<'_>,
+    permission: &'static str,
+    store: Option<StoreId>,
+    act: &str,
+) -> Result<(), DomainError> {
+    let name = PermissionName::parse("permission", permission).expect("a valid built-in permission name");
+    if actor.permissions.holds(&name, store) {
         return Ok(());
     }
-    if actor.permissions.reach(&users_manage) == StoreReach::Nowhere {
+    let rule = if permission == USERS_INVITE { "R19" } else { "R7" };
+    if actor.permissions.reach(&name) == StoreReach::Nowhere {
         return Err(DomainError::permission_denied(
             "MISSING_PERMISSION",
-            format!("R7: cannot {act}: you do not hold {USERS_MANAGE}"),
+            format!("{rule}: cannot {act}: you do not hold {permission}"),
         ));
     }
     let where_missing = match store {
@@ -335,7 +366,7 @@ fn require_users_manage(actor: &Actor<'_>, store: Option<StoreId>, act: &str) ->
     };
     Err(DomainError::permission_denied(
         "STORE_NOT_HELD",
-        format!("R31: cannot {act}: you do not hold {USERS_MANAGE} in {where_missing}"),
+        format!("R31: cannot {act}: you do not hold {permission} in {where_missing}"),
     ))
 }
 

@@ -64,7 +64,26 @@ pub fn user_profile_message(
         profile.assignments.iter().map(|assignment| role_assignment_message(assignment, groups)).collect();
     message.permission_overrides = profile.overrides.iter().map(override_message).collect();
     message.last_login_time = profile.last_login_at.map(timestamp);
+    message.invitation = profile.invitation.as_ref().map(invitation_message);
     message
+}
+
+/// R18: an invitation as listings and the invitation RPCs show it.
+pub fn invitation_message(invitation: &roster_domain::invitation::Invitation) -> proto::Invitation {
+    use roster_domain::invitation::InvitationState;
+    let state = match invitation.state {
+        InvitationState::Pending => proto::InvitationState::Pending,
+        InvitationState::Accepted => proto::InvitationState::Accepted,
+        InvitationState::Expired => proto::InvitationState::Expired,
+        InvitationState::Revoked => proto::InvitationState::Revoked,
+    };
+    proto::Invitation {
+        user_id: invitation.user_id.to_string(),
+        state: state as i32,
+        create_time: Some(timestamp(invitation.created_at)),
+        expire_time: Some(timestamp(invitation.expires_at)),
+        invited_by: invitation.invited_by.clone().unwrap_or_default(),
+    }
 }
 
 pub fn role_assignment_message(

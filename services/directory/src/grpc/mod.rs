@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod convert;
 pub mod credentials;
 pub mod groups;
+pub mod invitations;
 pub mod parse;
 pub mod permissions;
 pub mod stores;

@@ -9,6 +9,8 @@ pub mod audit;
 pub mod authorization;
 pub mod credentials;
 pub mod groups;
+pub mod invitations;
+pub mod passwords;
 pub mod permissions;
 pub mod principal;
 pub mod revoker;
@@ -26,7 +28,9 @@ use roster_domain::password::HashingPool;
 use roster_domain::presets::Presets;
 use roster_domain::repository::DirectoryRepository;
 
-use crate::settings::SignupPolicy;
+use roster_domain::password_policy::PasswordPolicy;
+
+use crate::settings::{InvitationSettings, PasswordSettings, ResetDelivery, SignupPolicy};
 use access_cache::AccessCache;
 use revoker::SessionRevoker;
 
@@ -44,6 +48,47 @@ pub struct Directory {
     /// Each account's access facts, checked against its access version on
     /// every question (issue 6).
     pub(crate) access: AccessCache,
+    /// Invitations, passwords and the mails they send (issue 5).
+    pub(crate) lifecycle: Arc<Lifecycle>,
+}
+
+/// How invitations, passwords and their mails behave in this deployment.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    pub invitation_validity: chrono::Duration,
+    pub password_policy: PasswordPolicy,
+    /// R10, R42: how long a temporary password works.
+    pub temporary_validity: chrono::Duration,
+    pub reset_delivery: ResetDelivery,
+    pub reset_validity: chrono::Duration,
+    /// R11: the least time `RequestPasswordReset` takes, either way.
+    pub reset_answer_floor: std::time::Duration,
+    /// Where links in mails point.
+    pub link_base: Option<String>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self::from_settings(&InvitationSettings::default(), &PasswordSettings::default(), None)
+    }
+}
+
+impl Lifecycle {
+    pub fn from_settings(
+        invitations: &InvitationSettings,
+        passwords: &PasswordSettings,
+        link_base: Option<String>,
+    ) -> Self {
+        Self {
+            invitation_validity: chrono::Duration::hours(i64::from(invitations.validity_hours.max(1))),
+            password_policy: passwords.policy,
+            temporary_validity: chrono::Duration::hours(i64::from(passwords.temporary_validity_hours.max(1))),
+            reset_delivery: passwords.reset_delivery,
+            reset_validity: chrono::Duration::minutes(i64::from(passwords.reset_validity_minutes.max(1))),
+            reset_answer_floor: std::time::Duration::from_millis(passwords.reset_answer_floor_ms),
+            link_base: link_base.filter(|base| !base.trim().is_empty()),
+        }
+    }
 }
 
 /// The time and lockout rule the login check runs under.
@@ -72,6 +117,14 @@ impl Directory {
             clock,
             lockout,
             access: AccessCache::default(),
+            lifecycle: Arc::new(Lifecycle::default()),
         }
+    }
+
+    /// The same directory with the deployment's invitation, password and
+    /// mail settings.
+    pub fn with_lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.lifecycle = Arc::new(lifecycle);
+        self
     }
 }

@@ -89,7 +89,7 @@ impl Directory {
     }
 
     /// Checks what handing out `assignments` and `overrides` needs (R32).
-    async fn authorize_grants(
+    pub(crate) async fn authorize_grants(
         &self,
         scope: &AdminScope,
         act: Act<'_>,
@@ -140,7 +140,7 @@ impl Directory {
             login_name: request.login_name,
             email: request.email,
             display_name: request.display_name,
-            password_hash: self.hashing.hash(password).await?,
+            password_hash: Some(self.hashing.hash(password).await?),
             must_change_password: true,
             ip_allowlist: request.ip_allowlist,
             data_filters: request.data_filters,
@@ -177,7 +177,7 @@ impl Directory {
             login_name: request.login_name,
             email: request.email,
             display_name: request.display_name,
-            password_hash: self.hashing.hash(temporary.clone()).await?,
+            password_hash: Some(self.hashing.hash(temporary.clone()).await?),
             must_change_password: true,
             ip_allowlist: source.ip_allowlist.clone(),
             data_filters: source.data_filters.clone(),
