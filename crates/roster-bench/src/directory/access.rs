@@ -92,27 +92,10 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
     let channel = cluster.directory_channel().await;
     let health = health_reference(channel.clone(), IN_FLIGHT, duration).await?;
     let health_rate = health.1;
-    let internal_token = cluster.internal_token.clone();
-    let names = permission_names.clone();
-    let check_shape = shape.clone();
-    let checks = drive(IN_FLIGHT, duration, move |worker, turn| {
-        let mut client = AuthorizationServiceClient::new(channel.clone());
-        let asked = question(&check_shape, names.len(), turn * 64 + worker as u64, check_shape.users);
-        let request = with_internal_credential(
-            CheckPermissionRequest {
-                account_id: check_shape.account_id.clone(),
-                user_id: check_shape.user_ids.id(asked.user),
-                permission: names[asked.permission].clone(),
-                store_id: check_shape.store_ids.id(asked.store),
-            },
-            &internal_token,
-        );
-        async move {
-            client.check_permission(request).await?;
-            Ok(())
-        }
-    })
-    .await?;
+    let checks = check_load(cluster, &shape, &permission_names, shape.users, duration).await?;
+    // The same load over 1,000 users: the access cache warm, as under a
+    // gateway's steady traffic.
+    let hot = check_load(cluster, &shape, &permission_names, SAMPLED_USERS.min(shape.users), duration).await?;
     let check_rate = checks.1;
     let check_p99 = checks.0.quantile_micros(0.99);
     results.measurements.push(measurement(4, "reference: Health/Check, 16 in flight", health, "same port, same stack"));
@@ -120,8 +103,30 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
         4,
         "CheckPermission over gRPC, 16 in flight",
         checks,
-        format!("{:.0}% of the Health/Check rate", 100.0 * check_rate / health_rate),
+        format!(
+            "{:.0}% of the Health/Check rate; random users of all, mostly first touches",
+            100.0 * check_rate / health_rate
+        ),
     ));
+    let (hot_rate, hot_p99) = (hot.1, hot.0.quantile_micros(0.99));
+    results.measurements.push(measurement(
+        4,
+        "CheckPermission over gRPC, 16 in flight, 1,000 users",
+        hot,
+        format!("{:.0}% of the Health/Check rate; access cache warm", 100.0 * hot_rate / health_rate),
+    ));
+    results.bars.push(BarCheck {
+        scenario: 4,
+        bar: "CheckPermission p99 ≤ 1 ms at 16 in flight (cache warm)".to_owned(),
+        measured: format!("{hot_p99} µs"),
+        reached: hot_p99 <= 1_000,
+    });
+    results.bars.push(BarCheck {
+        scenario: 4,
+        bar: "CheckPermission ≥ 50% of the no-op RPC rate (cache warm)".to_owned(),
+        measured: format!("{:.0}%", 100.0 * hot_rate / health_rate),
+        reached: hot_rate >= 0.5 * health_rate,
+    });
     results.bars.push(BarCheck {
         scenario: 4,
         bar: "CheckPermission p99 ≤ 1 ms at 16 in flight".to_owned(),
@@ -141,6 +146,38 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
         reached: false,
     });
     Ok(results)
+}
+
+/// CheckPermission at 16 in flight about users `0..users`.
+async fn check_load(
+    cluster: &Cluster,
+    shape: &AccountShape,
+    permission_names: &[String],
+    users: u64,
+    duration: Duration,
+) -> anyhow::Result<(Latencies, f64)> {
+    let channel = cluster.directory_channel().await;
+    let internal_token = cluster.internal_token.clone();
+    let names = permission_names.to_vec();
+    let shape = shape.clone();
+    drive(IN_FLIGHT, duration, move |worker, turn| {
+        let mut client = AuthorizationServiceClient::new(channel.clone());
+        let asked = question(&shape, names.len(), turn * 64 + worker as u64, users);
+        let request = with_internal_credential(
+            CheckPermissionRequest {
+                account_id: shape.account_id.clone(),
+                user_id: shape.user_ids.id(asked.user),
+                permission: names[asked.permission].clone(),
+                store_id: shape.store_ids.id(asked.store),
+            },
+            &internal_token,
+        );
+        async move {
+            client.check_permission(request).await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Loads the access snapshot and a sample of users' grants through the
