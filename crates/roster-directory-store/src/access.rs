@@ -7,7 +7,7 @@ use roster_domain::ids::{AccountId, UserId};
 use roster_domain::names::AccountKey;
 use roster_domain::repository::{AccessRepository, AccessSnapshot};
 use roster_domain::DomainError;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement};
 
 use crate::accounts::find_account_row;
 use crate::convert::{account_from_row, group_id_from, permission_spec_from_row};
@@ -88,5 +88,23 @@ impl AccessRepository for SeaDirectoryStore {
             assignments: grants.assignments.remove(&user_id).unwrap_or_default().into_iter().collect(),
             overrides: grants.overrides.remove(&user_id).unwrap_or_default().into_iter().collect(),
         }))
+    }
+
+    #[tracing::instrument(name = "directory_store.access_version", skip_all, fields(account.id = %account_id))]
+    async fn access_version(&self, account_id: AccountId) -> Result<Option<i64>, DomainError> {
+        let backend = self.database.get_database_backend();
+        let row = self
+            .database
+            .query_one(Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    DatabaseBackend::Postgres => "SELECT access_version FROM accounts WHERE id = $1",
+                    _ => "SELECT access_version FROM accounts WHERE id = ?",
+                },
+                [account_id.to_string().into()],
+            ))
+            .await
+            .map_err(failed("reading the access version"))?;
+        row.map(|row| row.try_get_by_index::<i64>(0)).transpose().map_err(failed("reading the access version"))
     }
 }

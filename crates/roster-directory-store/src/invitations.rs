@@ -155,7 +155,7 @@ impl InvitationRepository for SeaDirectoryStore {
         context: &RequestContext,
     ) -> Result<(UserProfile, Invitation), DomainError> {
         let now = self.now();
-        let (transaction, account) = self.begin_account_write(user.account_id).await?;
+        let (transaction, account) = self.begin_adding_users(user.account_id).await?;
         let (user_id, mut changes) = insert_new_user(&transaction, &account, &user, now).await?;
         let id = user_id.to_string();
         let digest = invitation.token_digest.as_hex();

@@ -7,7 +7,7 @@ use roster_domain::paging::{Page, PageRequest};
 use roster_domain::users::{UserFilter, UserProfile};
 use roster_domain::DomainError;
 use sea_orm::sea_query::{Condition, Expr, Func, LikeExpr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::accounts::find_account_row;
 use crate::convert::{data_filters_from_row, ip_allowlist_from_row, user_from_row};
@@ -144,15 +144,32 @@ impl SeaDirectoryStore {
         if let Some(status) = filter.status {
             query = query.filter(users::Column::Status.eq(status.as_str()));
         }
-        if let Some(group_id) = filter.group_id {
-            query = query.filter(
-                users::Column::Id.in_subquery(assigned_users(role_assignments::Column::GroupId, group_id.to_string())),
-            );
+        // The most selective assignment filter drives the page: the join
+        // walks its (store_id | group_id, user_id) index from the cursor in
+        // id order and stops after a page, however many members the store
+        // or group has (issue 6); the other one, if any, is a semi-join.
+        let assignment_filters = [
+            filter.store_id.map(|store_id| (role_assignments::Column::StoreId, store_id.to_string())),
+            filter.group_id.map(|group_id| (role_assignments::Column::GroupId, group_id.to_string())),
+        ];
+        let mut assignment_filters = assignment_filters.into_iter().flatten();
+        if let Some((column, value)) = assignment_filters.next() {
+            let assigned = role_assignments::Entity::belongs_to(users::Entity)
+                .from(role_assignments::Column::UserId)
+                .to(users::Column::Id)
+                .into();
+            query = query
+                .join_rev(JoinType::InnerJoin, assigned)
+                .filter(Expr::col((role_assignments::Entity, column)).eq(value))
+                // A user assigned several times in the store or group is
+                // listed once.
+                .group_by(users::Column::Id);
+            if let Some(after) = &after {
+                query = query.filter(role_assignments::Column::UserId.gt(after.to_string()));
+            }
         }
-        if let Some(store_id) = filter.store_id {
-            query = query.filter(
-                users::Column::Id.in_subquery(assigned_users(role_assignments::Column::StoreId, store_id.to_string())),
-            );
+        for (column, value) in assignment_filters {
+            query = query.filter(users::Column::Id.in_subquery(assigned_users(column, value)));
         }
         if let Some(text) = filter.text.as_deref().map(str::trim).filter(|text| !text.is_empty()) {
             let pattern = substring_pattern(text);

@@ -153,7 +153,7 @@ impl UserRepository for SeaDirectoryStore {
     #[tracing::instrument(name = "directory_store.create_user", skip_all, fields(account.id = %user.account_id))]
     async fn create_user(&self, user: NewUser, context: &RequestContext) -> Result<UserProfile, DomainError> {
         let now = self.now();
-        let (transaction, account) = self.begin_account_write(user.account_id).await?;
+        let (transaction, account) = self.begin_adding_users(user.account_id).await?;
         let (user_id, mut changes) = insert_new_user(&transaction, &account, &user, now).await?;
         let action = match user.copied_from {
             Some(source) => {

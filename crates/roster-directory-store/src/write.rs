@@ -7,22 +7,29 @@
 //! has no members, a name is not a former name of another group) still hold
 //! when it commits, on both backends:
 //!
-//! - PostgreSQL: `SELECT ... FOR NO KEY UPDATE` on the account row. It does
-//!   not conflict with the `KEY SHARE` locks foreign key checks take, so
-//!   sign-ups, logins and reads never wait for it.
-//! - SQLite: the first statement is a write (a no-op `UPDATE` of the account
-//!   row), which takes the database's write lock at once; the busy timeout
-//!   then applies, instead of a failed read-to-write upgrade later.
+//! - PostgreSQL: an `UPDATE` of the account row that changes no key column
+//!   takes the row's `FOR NO KEY UPDATE` lock. It does not conflict with the
+//!   `KEY SHARE` locks foreign key checks take, so sign-ups, logins and
+//!   reads never wait for it.
+//! - SQLite: the first statement is that write, which takes the database's
+//!   write lock at once; the busy timeout then applies, instead of a failed
+//!   read-to-write upgrade later.
+//!
+//! The `UPDATE` bumps `accounts.access_version` (issue 6): every write that
+//! can change an account's access (groups, assignments, overrides, a user
+//! blocked or deleted, the owner, the billing level) bumps it in its own
+//! transaction, so a cache that compares it before answering is never
+//! stale, on any replica. A catalog write bumps every account's.
 //!
 //! Administrative writes are rare next to reads and logins, so one writer per
 //! account costs nothing that matters and keeps every rule race-free.
 
 use roster_domain::ids::AccountId;
 use roster_domain::DomainError;
-use sea_orm::sea_query::{Expr, LockType};
+use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
 };
 
 use crate::entity::accounts;
@@ -33,35 +40,52 @@ use crate::store::SeaDirectoryStore;
 /// permission catalog.
 const CATALOG_LOCK_KEY: i64 = 0x526f_7374_6572_0002;
 
+/// `accounts.access_version`, written only here and read by
+/// `crate::access` (the entity leaves it out, so no other code can set it).
+fn access_version() -> Alias {
+    Alias::new("access_version")
+}
+
 impl SeaDirectoryStore {
-    /// Begins a transaction holding `account_id`'s write lock and returns it
-    /// with the account row as of now. `NotFound` (`ACCOUNT_NOT_FOUND`) when
-    /// the account does not exist.
+    /// Begins a transaction holding `account_id`'s write lock, with the
+    /// account's access version bumped, and returns it with the account row
+    /// as of now. `NotFound` (`ACCOUNT_NOT_FOUND`) when the account does not
+    /// exist.
     pub(crate) async fn begin_account_write(
         &self,
         account_id: AccountId,
     ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
+        self.lock_account(account_id, 1).await
+    }
+
+    /// As [`Self::begin_account_write`], for writes that only add users
+    /// (create, copy, invite): the version stays, because no cache holds
+    /// anything about a user before it exists (caches keep no negative
+    /// answers), so caches stay warm while users are added in bulk.
+    pub(crate) async fn begin_adding_users(
+        &self,
+        account_id: AccountId,
+    ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
+        self.lock_account(account_id, 0).await
+    }
+
+    async fn lock_account(
+        &self,
+        account_id: AccountId,
+        version_step: i64,
+    ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
         let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
         let id = account_id.to_string();
-        let row = match self.database.get_database_backend() {
-            DatabaseBackend::Postgres => accounts::Entity::find_by_id(id)
-                .lock(LockType::NoKeyUpdate)
-                .one(&transaction)
-                .await
-                .map_err(failed("locking an account"))?,
-            _ => {
-                let touched = accounts::Entity::update_many()
-                    .col_expr(accounts::Column::UpdatedAt, Expr::col(accounts::Column::UpdatedAt).into())
-                    .filter(accounts::Column::Id.eq(id.as_str()))
-                    .exec(&transaction)
-                    .await
-                    .map_err(failed("locking an account"))?;
-                if touched.rows_affected == 0 {
-                    None
-                } else {
-                    accounts::Entity::find_by_id(id).one(&transaction).await.map_err(failed("reading an account"))?
-                }
-            }
+        let touched = accounts::Entity::update_many()
+            .col_expr(access_version(), Expr::col(access_version()).add(version_step))
+            .filter(accounts::Column::Id.eq(id.as_str()))
+            .exec(&transaction)
+            .await
+            .map_err(failed("locking an account"))?;
+        let row = if touched.rows_affected == 0 {
+            None
+        } else {
+            accounts::Entity::find_by_id(id).one(&transaction).await.map_err(failed("reading an account"))?
         };
         let row = row.ok_or_else(account_not_found)?;
         Ok((transaction, row))
@@ -80,6 +104,12 @@ impl SeaDirectoryStore {
             .execute(Statement::from_string(backend, sql))
             .await
             .map_err(failed("locking the permission catalog"))?;
+        // Every account's access may change with the catalog.
+        accounts::Entity::update_many()
+            .col_expr(access_version(), Expr::col(access_version()).add(1))
+            .exec(&transaction)
+            .await
+            .map_err(failed("invalidating cached access"))?;
         Ok(transaction)
     }
 }

@@ -228,6 +228,15 @@ pub trait AccessRepository: Send + Sync {
     /// A user's owner flag, assignments and overrides; `None` for a user not
     /// of this account.
     async fn user_grants(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserGrants>, DomainError>;
+
+    /// A number that changes, in the same transaction, with every write
+    /// that can change what [`Self::access_snapshot`] or
+    /// [`Self::user_grants`] answer for the account, or whether one of its
+    /// users exists or is blocked; `None` for an unknown account. Facts read
+    /// after reading version `v` are at least as new as `v`, so a cache that
+    /// labels them `v` and serves them only while the version still reads
+    /// `v` is never stale (one primary-key read per question).
+    async fn access_version(&self, account_id: AccountId) -> Result<Option<i64>, DomainError>;
 }
 
 /// Users (R7–R17, R24, R28). Every mutation writes its audit event in the

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use roster_domain::access::{
-    resolve, AccountFacts, EffectivePermissions, GroupNode, GroupTree, OverrideEffect, PermissionCatalog,
+    holds_one, resolve, AccountFacts, EffectivePermissions, GroupNode, GroupTree, OverrideEffect, PermissionCatalog,
     PermissionOverride, PermissionsByScope, RoleAssignment, Scope, StoreReach, UserGrants,
 };
 use roster_domain::account::BillingLevel;
@@ -292,6 +292,22 @@ proptest! {
                 let listed = resolved.account_permissions().contains(&permission)
                     || resolved.store_permissions(store).contains(&permission);
                 prop_assert_eq!(listed, in_store(store));
+            }
+        }
+    }
+
+    #[test]
+    fn holds_one_answers_as_resolve_does(world in random_world()) {
+        let (catalog, tree, grants) = world.build();
+        let resolved = resolve(&catalog, &tree, &grants, world.account());
+        for index in 0..NAME_POOL {
+            for store in store_queries() {
+                let permission = permission_name(index);
+                prop_assert_eq!(
+                    holds_one(&catalog, &tree, &grants, world.account(), &permission, store.map(store_id)),
+                    holds(&resolved, index, store),
+                    "permission {} in store {:?}", permission, store
+                );
             }
         }
     }

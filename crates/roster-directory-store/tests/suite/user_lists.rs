@@ -135,3 +135,40 @@ pub async fn list_users_filters_by_status_group_store_and_text(database: TestDat
     assert_eq!(listed(text("10")).await, set(&[mary, sale]));
     assert_eq!(listed(text("")).await.len(), 5, "empty text is no filter");
 }
+
+/// Issue 6: a store or group filter drives the page from its assignment
+/// index; a user assigned several times there is still listed once, and
+/// pages follow on without gaps.
+pub async fn list_users_filtered_pages_list_each_member_once(database: TestDatabase) {
+    let store = database.store;
+    let acme = sign_up(&store, "acme").await;
+    let context = acting(&acme.owner);
+    let manager = group_named(&store, acme.account.id, "Manager").await;
+    let accountant = group_named(&store, acme.account.id, "Accountant").await;
+    let shibuya = create_store(&store, &acme, "Shibuya").await;
+    let mut members = Vec::new();
+    for login in ["ann", "bob", "cat", "dan", "eve"] {
+        let user = create_user(&store, &acme, login).await;
+        store.assign_role(acme.account.id, user, in_store(manager.id, shibuya), &context).await.unwrap();
+        store.assign_role(acme.account.id, user, in_store(accountant.id, shibuya), &context).await.unwrap();
+        members.push(user);
+    }
+    create_user(&store, &acme, "outsider").await;
+    members.sort();
+    for filter in [
+        UserFilter { store_id: Some(shibuya), ..Default::default() },
+        UserFilter { group_id: Some(manager.id), store_id: Some(shibuya), ..Default::default() },
+    ] {
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list_users(acme.account.id, &filter, &PageRequest { size: 2, after }).await.unwrap();
+            listed.extend(page.items.iter().map(|profile| profile.user.id));
+            after = page.next;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(listed, members, "{filter:?}");
+    }
+}

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use by_scope::PermissionsByScope;
 pub use catalog::PermissionCatalog;
-pub use resolve::{anonymous_holds, resolve, AccountFacts, EffectivePermissions, StoreReach};
+pub use resolve::{anonymous_holds, holds_one, resolve, AccountFacts, EffectivePermissions, StoreReach};
 pub use tree::{GroupNode, GroupTree};
 
 use crate::error::FieldViolation;

@@ -249,9 +249,9 @@ pub fn resolve(
     }
     let mut resolved = EffectivePermissions { named_stores, ..EffectivePermissions::default() };
     for assignment in &grants.assignments {
-        for permission in tree.inherited_permissions(assignment.group_id) {
-            if let Some(reach) = granted_reach(catalog, account, &permission) {
-                resolved.grant(reach, permission, assignment.scope);
+        for permission in tree.ancestors(assignment.group_id).flat_map(|node| &node.permissions) {
+            if let Some(reach) = granted_reach(catalog, account, permission) {
+                resolved.grant(reach, permission.clone(), assignment.scope);
             }
         }
     }
@@ -270,6 +270,86 @@ pub fn resolve(
     }
     resolved.per_store.retain(|_, permissions| !permissions.is_empty());
     resolved
+}
+
+/// Whether one user holds one permission: exactly what
+/// `resolve(..).holds(permission, store)` answers (the property test holds
+/// them together), without building every permission of the user. This is
+/// `CheckPermission`'s path (issue 6): a walk up the tree from each
+/// assignment looking for one name, and a pass over the overrides.
+pub fn holds_one(
+    catalog: &PermissionCatalog,
+    tree: &GroupTree,
+    grants: &UserGrants,
+    account: AccountFacts,
+    permission: &PermissionName,
+    store: Option<StoreId>,
+) -> bool {
+    if grants.is_owner {
+        // R2, R6: every catalog permission, platform ones only in the
+        // platform account.
+        return match catalog.level(permission, account.billing_level) {
+            Some(ScopeLevel::Account | ScopeLevel::Store) => true,
+            Some(ScopeLevel::Platform) => account.is_platform,
+            None => false,
+        };
+    }
+    let Some(reach) = granted_reach(catalog, account, permission) else { return false };
+    let overrides = grants.overrides.iter().filter(|entry| &entry.permission == permission);
+    let mut granted_account_wide = false;
+    let mut granted_somewhere = false;
+    let mut granted_in_store = false;
+    let mut revoked_account_wide = false;
+    let mut revoked_in_store = false;
+    let mut revoked_in_some_store = false;
+    for entry in overrides {
+        let in_asked_store = store.is_some() && entry.scope.store() == store;
+        granted_somewhere |= entry.effect == OverrideEffect::Grant;
+        match (entry.effect, entry.scope) {
+            (OverrideEffect::Grant, Scope::Account) => granted_account_wide = true,
+            (OverrideEffect::Grant, Scope::Store(_)) => granted_in_store |= in_asked_store,
+            (OverrideEffect::Revoke, Scope::Account) => revoked_account_wide = true,
+            (OverrideEffect::Revoke, Scope::Store(_)) => {
+                revoked_in_some_store = true;
+                revoked_in_store |= in_asked_store;
+            }
+        }
+    }
+    if revoked_account_wide {
+        return false;
+    }
+    let contributes = |group_id: GroupId| tree.ancestors(group_id).any(|node| node.permissions.contains(permission));
+    match reach {
+        // Held account-wide from any assignment or grant, whatever its
+        // scope; a revoke in any scope removes it (fail closed).
+        GrantedReach::AccountWide => {
+            if revoked_in_some_store {
+                return false;
+            }
+            granted_somewhere || grants.assignments.iter().any(|assignment| contributes(assignment.group_id))
+        }
+        // R28, R29: in every store from account-wide grants, in one store
+        // from that store's; without a store, only if held in every store
+        // with no store revoked.
+        GrantedReach::PerStore => {
+            if store.is_none() && revoked_in_some_store {
+                return false;
+            }
+            if revoked_in_store {
+                return false;
+            }
+            if granted_account_wide || granted_in_store {
+                return true;
+            }
+            grants.assignments.iter().any(|assignment| {
+                let covers = match assignment.scope {
+                    Scope::Account => true,
+                    Scope::Store(assigned) => store == Some(assigned),
+                };
+                covers && contributes(assignment.group_id)
+            })
+        }
+    }
 }
 
 /// R34: whether an anonymous principal holds `permission` in a store: only

@@ -59,6 +59,20 @@ impl GroupTree {
         chain
     }
 
+    /// `id` and its ancestors, nearest first, without allocating: the hot
+    /// path's walk. A corrupt cycle repeats groups (harmless for unions)
+    /// but stops after as many steps as there are groups.
+    pub fn ancestors(&self, id: GroupId) -> impl Iterator<Item = &GroupNode> + '_ {
+        let mut current = self.nodes.get(&id);
+        let mut remaining = self.nodes.len();
+        std::iter::from_fn(move || {
+            let node = current.filter(|_| remaining > 0)?;
+            remaining -= 1;
+            current = node.parent_id.and_then(|parent| self.nodes.get(&parent));
+            Some(node)
+        })
+    }
+
     /// Every permission of `id` and its ancestors (R21).
     pub fn inherited_permissions(&self, id: GroupId) -> BTreeSet<PermissionName> {
         self.ancestry(id)

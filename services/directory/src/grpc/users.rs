@@ -168,7 +168,7 @@ fn parse_user_filter(
 /// A new user, with the generated password shown this once (R10, R13).
 fn created_user_response(created: CreatedUser) -> proto::CreateUserResponse {
     proto::CreateUserResponse {
-        user: Some(user_profile_message(&created.profile, &created.groups)),
+        user: Some(user_profile_message(&created.profile, &created.snapshot.groups)),
         temporary_password: created.temporary_password.map(|password| password.expose().to_owned()).unwrap_or_default(),
     }
 }

@@ -3,6 +3,8 @@
 //! account's access facts and the caller's permissions, and audit a denial
 //! (R43) before returning it.
 
+use std::sync::Arc;
+
 use roster_domain::access::policy::Actor;
 use roster_domain::access::{resolve, AccountFacts, EffectivePermissions, UserGrants};
 use roster_domain::audit::RequestContext;
@@ -18,7 +20,8 @@ use super::Directory;
 #[derive(Debug)]
 pub struct AdminScope {
     pub caller: AuthenticatedUser,
-    pub snapshot: AccessSnapshot,
+    /// Shared with the access cache: never changed in place.
+    pub snapshot: Arc<AccessSnapshot>,
     pub grants: UserGrants,
     pub permissions: EffectivePermissions,
     /// The request facts with the actor filled in, for audit events.
@@ -96,11 +99,11 @@ impl Directory {
             let error = DomainError::permission_denied("OTHER_ACCOUNT", "the account belongs to another tenant");
             return Err(self.audit_denial(Some(user.account_id), &context, act, error).await);
         }
-        let snapshot = self.repository.access_snapshot(account_id).await?;
-        let grants =
-            self.repository.user_grants(account_id, user.user_id).await?.ok_or_else(|| {
-                DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists")
-            })?;
+        let account = self.access.account(self.repository.as_ref(), account_id).await?;
+        let grants = account.user(self.repository.as_ref(), user.user_id).await?.map(|cached| cached.grants.clone());
+        let grants = grants
+            .ok_or_else(|| DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists"))?;
+        let snapshot = Arc::clone(&account.snapshot);
         let facts =
             AccountFacts { billing_level: snapshot.account.billing_level, is_platform: snapshot.account.is_platform };
         let permissions = resolve(&snapshot.catalog, &snapshot.groups, &grants, facts);

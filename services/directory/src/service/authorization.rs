@@ -2,14 +2,17 @@
 //! user, or an anonymous principal, holds a permission, and a user's
 //! permissions per scope.
 //!
-//! A hot path: one question costs the account's access snapshot, the
-//! subject's grants and the subject's user row (`UserGrants` do not say
-//! whether a user is blocked), read concurrently; nothing is audited (these
-//! are reads). Internal services have no user, so `admin_scope` does not apply:
-//! `asker_of` and `check_users_view` are this service's own, smaller rule.
+//! A hot path: one question costs one read of the account's access version
+//! when the access cache (`super::access_cache`) holds the account and the
+//! subject; otherwise the account's access snapshot and the subject's grants
+//! and user row (`UserGrants` do not say whether a user is blocked) are read
+//! and kept. Nothing is audited (these are reads). Internal services have no
+//! user, so `admin_scope` does not apply: `asker_of` and
+//! `check_users_view` are this service's own, smaller rule.
 
-use roster_domain::access::{anonymous_holds, resolve, AccountFacts, PermissionsByScope, UserGrants};
-use roster_domain::account::UserStatus;
+use std::sync::Arc;
+
+use roster_domain::access::{anonymous_holds, holds_one, resolve, AccountFacts, PermissionsByScope, UserGrants};
 use roster_domain::caller::{AuthenticatedUser, Caller};
 use roster_domain::ids::{AccountId, StoreId, UserId};
 use roster_domain::names::AccountKey;
@@ -17,6 +20,7 @@ use roster_domain::presets::PermissionName;
 use roster_domain::repository::AccessSnapshot;
 use roster_domain::DomainError;
 
+use super::access_cache::CachedUser;
 use super::Directory;
 
 /// A parsed `CheckPermission`.
@@ -73,10 +77,7 @@ fn asker_of(caller: &Caller, account_id: AccountId) -> Result<Asker<'_>, DomainE
 
 /// One user's facts: grants, and whether they are blocked (R14: a blocked
 /// user holds nothing).
-struct Subject {
-    grants: UserGrants,
-    blocked: bool,
-}
+type Subject = Arc<CachedUser>;
 
 /// The user whose grants are needed besides the subject's: the asking user,
 /// when asking about someone else (to check `users.view`).
@@ -99,54 +100,25 @@ fn check_users_view(snapshot: &AccessSnapshot, asker_grants: &UserGrants) -> Res
 }
 
 impl Directory {
-    /// The grants of `user_id`, when there is one to read.
-    async fn grants_of(
-        &self,
-        account_id: AccountId,
-        user_id: Option<UserId>,
-    ) -> Result<Option<UserGrants>, DomainError> {
-        match user_id {
-            Some(user_id) => self.repository.user_grants(account_id, user_id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// The subject's grants and status, read concurrently. `UserGrants` do
-    /// not say whether a user is blocked, so the user row is read alongside.
-    async fn subject_of(&self, account_id: AccountId, user_id: UserId) -> Result<Option<Subject>, DomainError> {
-        let (grants, user) = futures::try_join!(
-            self.repository.user_grants(account_id, user_id),
-            self.repository.find_user(account_id, user_id)
-        )?;
-        match (grants, user) {
-            (Some(grants), Some(user)) => Ok(Some(Subject { grants, blocked: user.status == UserStatus::Blocked })),
-            _ => Ok(None),
-        }
-    }
-
-    /// Everything a question about `subject` needs, read concurrently, the
-    /// asker authorized before the subject's existence is revealed.
+    /// Everything a question about `subject` needs, from the access cache,
+    /// the asker authorized before the subject's existence is revealed.
     async fn question_facts(
         &self,
         caller: &Caller,
         account_id: AccountId,
         subject: UserId,
-    ) -> Result<(AccessSnapshot, Subject), DomainError> {
+    ) -> Result<(Arc<AccessSnapshot>, Subject), DomainError> {
         let asker = asker_of(caller, account_id)?;
         let asking_user = asking_user_to_check(asker, subject);
-        let (snapshot, subject, asker_grants) = futures::try_join!(
-            self.repository.access_snapshot(account_id),
-            self.subject_of(account_id, subject),
-            self.grants_of(account_id, asking_user)
-        )?;
-        if asking_user.is_some() {
-            let asker_grants = asker_grants.ok_or_else(|| {
+        let account = self.access.account(self.repository.as_ref(), account_id).await?;
+        if let Some(asking_user) = asking_user {
+            let asker = account.user(self.repository.as_ref(), asking_user).await?.ok_or_else(|| {
                 DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists")
             })?;
-            check_users_view(&snapshot, &asker_grants)?;
+            check_users_view(&account.snapshot, &asker.grants)?;
         }
-        let subject = subject.ok_or_else(user_not_found)?;
-        Ok((snapshot, subject))
+        let subject = account.user(self.repository.as_ref(), subject).await?.ok_or_else(user_not_found)?;
+        Ok((Arc::clone(&account.snapshot), subject))
     }
 
     /// R29, R34: whether the subject holds the permission. A permission
@@ -166,8 +138,15 @@ impl Directory {
         if subject.blocked {
             return Ok(false);
         }
-        let permissions = resolve(&snapshot.catalog, &snapshot.groups, &subject.grants, facts(&snapshot));
-        Ok(permissions.holds(&question.permission, question.store))
+        // The one permission asked, not all of them (issue 6).
+        Ok(holds_one(
+            &snapshot.catalog,
+            &snapshot.groups,
+            &subject.grants,
+            facts(&snapshot),
+            &question.permission,
+            question.store,
+        ))
     }
 
     /// R34: without a store an anonymous principal holds nothing; the store
@@ -187,16 +166,17 @@ impl Directory {
                 .ok_or(DomainError::NotFound { entity: "account", reason: "ACCOUNT_NOT_FOUND" })?;
             return Ok(false);
         };
-        let (snapshot, store) = futures::try_join!(
-            self.repository.access_snapshot(account_id),
+        let (account, store) = futures::try_join!(
+            self.access.account(self.repository.as_ref(), account_id),
             self.repository.find_store(account_id, store_id)
         )?;
+        let snapshot = &account.snapshot;
         let store = store.ok_or(DomainError::NotFound { entity: "store", reason: "STORE_NOT_FOUND" })?;
         Ok(anonymous_holds(
             &snapshot.catalog,
             &snapshot.groups,
             snapshot.anonymous_group,
-            facts(&snapshot),
+            facts(snapshot),
             &question.permission,
             store.is_public,
         ))

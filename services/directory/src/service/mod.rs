@@ -2,6 +2,7 @@
 //! do it, what is audited. No protobuf and no `tonic::Status` here; the gRPC
 //! adapters in `crate::grpc` convert at the edge.
 
+pub mod access_cache;
 pub mod accounts;
 pub mod admin;
 pub mod audit;
@@ -31,6 +32,7 @@ use roster_domain::repository::DirectoryRepository;
 use roster_domain::password_policy::PasswordPolicy;
 
 use crate::settings::{InvitationSettings, PasswordSettings, ResetDelivery, SignupPolicy};
+use access_cache::AccessCache;
 use revoker::SessionRevoker;
 
 /// Everything the directory's operations need.
@@ -44,6 +46,9 @@ pub struct Directory {
     /// Where "now" comes from for time-based rules (the lockout, R39).
     pub(crate) clock: SharedClock,
     pub(crate) lockout: LockoutPolicy,
+    /// Each account's access facts, checked against its access version on
+    /// every question (issue 6).
+    pub(crate) access: AccessCache,
     /// Invitations, passwords and the mails they send (issue 5).
     pub(crate) lifecycle: Arc<Lifecycle>,
     /// Queues racing login attempts of one credential in this process.
@@ -116,6 +121,7 @@ impl Directory {
             sessions,
             clock,
             lockout,
+            access: AccessCache::default(),
             lifecycle: Arc::new(Lifecycle::default()),
             login_gate,
         }

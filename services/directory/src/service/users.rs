@@ -50,8 +50,9 @@ pub struct CopyUser {
 pub struct CreatedUser {
     pub profile: UserProfile,
     pub temporary_password: Option<Password>,
-    /// The account's groups, to name the user's assignments.
-    pub groups: roster_domain::access::GroupTree,
+    /// The account's access facts, whose groups name the user's
+    /// assignments.
+    pub snapshot: std::sync::Arc<roster_domain::repository::AccessSnapshot>,
 }
 
 fn user_not_found() -> DomainError {
@@ -148,7 +149,7 @@ impl Directory {
             copied_from: None,
         };
         let profile = self.repository.create_user(new_user, &scope.context).await?;
-        Ok(CreatedUser { profile, temporary_password, groups: scope.snapshot.groups })
+        Ok(CreatedUser { profile, temporary_password, snapshot: scope.snapshot })
     }
 
     /// R13: a new user with the source's groups, store scopes, overrides,
@@ -185,7 +186,7 @@ impl Directory {
             copied_from: Some(source.user.id),
         };
         let profile = self.repository.create_user(new_user, &scope.context).await?;
-        Ok(CreatedUser { profile, temporary_password: Some(temporary), groups: scope.snapshot.groups })
+        Ok(CreatedUser { profile, temporary_password: Some(temporary), snapshot: scope.snapshot })
     }
 
     /// Oneself, or anyone of the account with `users.view`.
