@@ -79,6 +79,9 @@ impl InProcessCluster {
                 url: options.redis_url.clone(),
                 key_prefix: format!("roster-in-process:{}:", uuid::Uuid::new_v4().simple()),
             },
+            // As the process harness does: the tests race many logins on
+            // purpose and are about rules, not the broker's login admission.
+            logins_in_flight: 1024,
             ..SessionSettings::default()
         };
         let broker =

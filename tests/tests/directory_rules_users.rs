@@ -143,6 +143,15 @@ async fn r9_passwords_are_never_returned_are_argon2id_and_kept_unless_set(option
     };
     let refused = users.set_user_password(with_bearer(own.clone(), &carol.token)).await;
     expect_error(refused, Code::FailedPrecondition, "CURRENT_PASSWORD_REQUIRED");
+    // A password an administrator chooses meets the policy too (PCI 8.3.6):
+    // a common one is refused, naming the field.
+    let common = SetUserPasswordRequest { password: "qwerty123456".into(), ..own.clone() };
+    let refused = expect_error(
+        users.set_user_password(acme.as_owner(common)).await,
+        Code::InvalidArgument,
+        "PASSWORD_TOO_COMMON",
+    );
+    assert_eq!(roster_e2e::status::violated_fields(&refused), ["password"]);
     // An administrator sets it: nothing returned, sessions end, the old one
     // stops working, the new one must be changed at login.
     let set = users.set_user_password(acme.as_owner(own)).await.unwrap().into_inner();

@@ -22,7 +22,25 @@ on_directory_backends!(
     r10_a_temporary_password_expires_after_its_validity,
     pci_8_3_7_a_password_equal_to_one_of_the_last_four_is_refused,
     mail_waits_in_the_outbox_while_smtp_is_down_and_goes_out_once,
+    r36_a_user_whose_session_a_newer_login_replaced_is_told_by_mail,
 );
+
+/// The broker reports the eviction to the directory, which queues the
+/// notice with the eviction's audit event; the worker mails it.
+async fn r36_a_user_whose_session_a_newer_login_replaced_is_told_by_mail(options: ClusterOptions) {
+    let sink = SmtpSink::start().await.unwrap();
+    let cluster = cluster_with_mail(options, &sink).await;
+    // Signing up logs the owner in once; this login replaces that session.
+    let acme = Tenant::sign_up(&cluster, "acme").await;
+    cluster.login("acme", "owner", PASSWORD).await.expect("a second login");
+    let messages = sink.wait_for(1).await.unwrap();
+    assert_eq!(messages.len(), 1, "one eviction, one notice: {messages:?}");
+    let message = &messages[0];
+    assert!(message.contains("To: owner@acme.example"), "{message}");
+    assert!(message.contains("New login to your acme Ltd account"), "{message}");
+    assert!(message.contains("203.0.113.7"), "it says where the new login came from: {message}");
+    assert!(!message.contains(&acme.owner.token), "no token in the notice");
+}
 
 async fn cluster_with_mail(options: ClusterOptions, sink: &SmtpSink) -> Cluster {
     let env = mail_env(sink);

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use roster_domain::audit::{AuditOutcome, AuditRecord, RequestContext};
 use roster_domain::ids::{AccountId, AuditEventId};
+use roster_domain::mail::OutgoingMail;
 use roster_domain::paging::{Page, PageRequest};
 use roster_domain::repository::{AuditEvent, AuditFilter, AuditRepository, DeniedCall, SessionAuditEvent};
 use roster_domain::DomainError;
@@ -101,7 +102,11 @@ impl AuditRepository for SeaDirectoryStore {
     }
 
     #[tracing::instrument(name = "directory_store.record_session_events", skip_all, fields(count = events.len()))]
-    async fn record_session_events(&self, events: &[SessionAuditEvent]) -> Result<(), DomainError> {
+    async fn record_session_events(
+        &self,
+        events: &[SessionAuditEvent],
+        mails: &[(AccountId, OutgoingMail)],
+    ) -> Result<(), DomainError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -130,6 +135,11 @@ impl AuditRepository for SeaDirectoryStore {
             .exec_without_returning(&transaction)
             .await
             .map_err(failed("auditing session events"))?;
+        // The notices these events cause (R36's replaced-session mail)
+        // commit with them, or not at all.
+        for (account_id, mail) in mails {
+            crate::outbox::queue_mail(&transaction, Some(*account_id), mail, now).await?;
+        }
         transaction.commit().await.map_err(failed("committing session events"))?;
         Ok(())
     }

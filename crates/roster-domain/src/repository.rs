@@ -517,7 +517,11 @@ pub trait AuditRepository: Send + Sync {
 
     /// Writes one event per session event, all in one transaction (R43):
     /// changes `{"user_id": .., "replaced_by_session_id": ..}`.
-    async fn record_session_events(&self, events: &[SessionAuditEvent]) -> Result<(), DomainError>;
+    async fn record_session_events(
+        &self,
+        events: &[SessionAuditEvent],
+        mails: &[(AccountId, crate::mail::OutgoingMail)],
+    ) -> Result<(), DomainError>;
 
     /// Newest first; keyset pagination on id (the cursor is the last event
     /// id of the page). `account_id = None` lists platform-wide (operators).

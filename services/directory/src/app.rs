@@ -122,8 +122,11 @@ impl Application {
         let revoker = SessionRevoker::new(broker_channel, internal_token);
         let mail_worker = MailWorker::new(repository.clone(), clock.clone(), &settings.mail, &settings.data_dir)?;
         let login = LoginPolicy { clock, lockout: settings.lockout.policy() };
-        let lifecycle =
-            Lifecycle::from_settings(&settings.invitations, &settings.passwords, settings.mail.link_base_url.clone());
+        let lifecycle = Lifecycle {
+            // Only real delivery: without SMTP every login would leave a file.
+            notify_session_replaced: settings.mail.smtp_url.is_some() && settings.mail.notify_session_replaced,
+            ..Lifecycle::from_settings(&settings.invitations, &settings.passwords, settings.mail.link_base_url.clone())
+        };
         let directory = Directory::new(repository.clone(), hashing, presets, settings.signup, revoker, login)
             .with_lifecycle(lifecycle);
         bootstrap_platform_operator(&directory, &settings).await?;

@@ -152,6 +152,9 @@ pub struct MailSettings {
     pub lease_seconds: u32,
     /// Timeout of one SMTP conversation.
     pub smtp_timeout_ms: u64,
+    /// R36: mail a user whose session a newer login replaced (only when
+    /// `smtp_url` is set).
+    pub notify_session_replaced: bool,
 }
 
 impl Default for MailSettings {
@@ -165,6 +168,7 @@ impl Default for MailSettings {
             retry_max_ms: 5 * 60 * 1000,
             lease_seconds: 60,
             smtp_timeout_ms: 10_000,
+            notify_session_replaced: true,
         }
     }
 }

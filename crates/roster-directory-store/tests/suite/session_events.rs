@@ -4,6 +4,9 @@
 use chrono::{TimeZone, Utc};
 use roster_domain::audit::{AuditOutcome, RequestContext};
 use roster_domain::ids::{SessionId, UserId};
+use roster_domain::lifecycle::MailOutbox;
+use roster_domain::mail::{session_replaced_mail, MailContext};
+use roster_domain::names::EmailAddress;
 use roster_domain::paging::PageRequest;
 use roster_domain::repository::{AuditFilter, AuditRepository, SessionAuditAction, SessionAuditEvent, UserRepository};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
@@ -83,9 +86,9 @@ pub async fn r43_session_events_are_audited_on_the_session(database: TestDatabas
         },
     ];
     let before = audit_count(&store).await;
-    store.record_session_events(&events).await.unwrap();
+    store.record_session_events(&events, &[]).await.unwrap();
     assert_eq!(audit_count(&store).await, before + 4);
-    store.record_session_events(&[]).await.unwrap();
+    store.record_session_events(&[], &[]).await.unwrap();
     assert_eq!(audit_count(&store).await, before + 4, "no events, nothing written");
 
     let listed = |action: &str| {
@@ -154,7 +157,10 @@ pub async fn r43_session_events_are_audited_on_the_session(database: TestDatabas
         occurred_at: None,
     };
     let foreign = SessionId::generate();
-    store.record_session_events(&[stray(None, None), stray(Some(globex.account.id), Some(foreign))]).await.unwrap();
+    store
+        .record_session_events(&[stray(None, None), stray(Some(globex.account.id), Some(foreign))], &[])
+        .await
+        .unwrap();
     let filter = AuditFilter { action: Some("session.watch".to_owned()), ..Default::default() };
     let everywhere = store.list_audit_events(None, &filter, &PageRequest { size: 10, after: None }).await.unwrap();
     assert_eq!(everywhere.items.len(), 2);
@@ -201,10 +207,18 @@ pub async fn r43_session_events_of_one_call_commit_together(database: TestDataba
         context: RequestContext::default(),
         occurred_at: None,
     };
+    // The notice an eviction causes (R36) commits with the events, or not.
+    let to = EmailAddress::parse("email", "kenji@acme.example").unwrap();
+    let context = MailContext { account_name: "Acme", account_slug: "acme", recipient_name: "Kenji", link_base: None };
+    let notice = [(acme.account.id, session_replaced_mail(&to, &context, Utc::now(), Some("198.51.100.4")))];
     let before = audit_count(&store).await;
-    let outcome = store.record_session_events(&[event("administrator"), event("poison"), event("administrator")]).await;
+    let mails_before = store.pending_mail_count().await.unwrap();
+    let outcome =
+        store.record_session_events(&[event("administrator"), event("poison"), event("administrator")], &notice).await;
     assert!(outcome.is_err());
     assert_eq!(audit_count(&store).await, before, "none of the call's events, or all of them");
-    store.record_session_events(&[event("administrator"), event("administrator")]).await.unwrap();
+    assert_eq!(store.pending_mail_count().await.unwrap(), mails_before, "nor its mails");
+    store.record_session_events(&[event("administrator"), event("administrator")], &notice).await.unwrap();
     assert_eq!(audit_count(&store).await, before + 2);
+    assert_eq!(store.pending_mail_count().await.unwrap(), mails_before + 1);
 }

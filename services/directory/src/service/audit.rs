@@ -3,11 +3,16 @@
 //! account's events or all of them. And writing what the session broker
 //! reports about sessions.
 
+use std::collections::HashMap;
+
+use roster_domain::account::Account;
 use roster_domain::audit::RequestContext;
 use roster_domain::caller::Caller;
 use roster_domain::ids::AccountId;
+use roster_domain::mail::{session_replaced_mail, MailContext, OutgoingMail};
+use roster_domain::names::AccountKey;
 use roster_domain::paging::{Page, PageRequest};
-use roster_domain::repository::{AuditEvent, AuditFilter, SessionAuditEvent};
+use roster_domain::repository::{AuditEvent, AuditFilter, SessionAuditAction, SessionAuditEvent};
 use roster_domain::DomainError;
 
 use super::admin::Act;
@@ -65,9 +70,9 @@ impl Directory {
     /// credential). An event without a trace id of its own is filed under
     /// the trace of the call that reports it.
     ///
-    /// The hook for the replaced-session notice (R36): when email delivery
-    /// arrives (issue 5), a `session.replaced` event queues the evicted
-    /// user's notice in the outbox in this same transaction.
+    /// When email delivery is configured, a `session.replaced` event queues
+    /// the evicted user's notice (R36) in the outbox in this same
+    /// transaction.
     pub async fn record_session_events(
         &self,
         context: &RequestContext,
@@ -78,8 +83,58 @@ impl Directory {
                 event.context.trace_id = context.trace_id.clone();
             }
         }
-        self.repository.record_session_events(&events).await?;
-        tracing::debug!(count = events.len(), "session events audited");
+        let mails = if self.lifecycle.notify_session_replaced {
+            self.session_replaced_mails(&events).await
+        } else {
+            Vec::new()
+        };
+        self.repository.record_session_events(&events, &mails).await?;
+        tracing::debug!(count = events.len(), notices = mails.len(), "session events audited");
         Ok(())
+    }
+
+    /// R36: the notice each evicted user gets when a newer login replaced
+    /// their session, rendered for the outbox. Best effort: a user or
+    /// account that cannot be read (deleted meanwhile, a passing database
+    /// error) gets no notice, and the events are audited all the same.
+    async fn session_replaced_mails(&self, events: &[SessionAuditEvent]) -> Vec<(AccountId, OutgoingMail)> {
+        let mut accounts: HashMap<AccountId, Option<Account>> = HashMap::new();
+        let mut mails = Vec::new();
+        for event in events.iter().filter(|event| event.action.as_str() == SessionAuditAction::REPLACED) {
+            let (Some(account_id), Some(user_id)) = (event.account_id, event.user_id) else {
+                continue;
+            };
+            if !accounts.contains_key(&account_id) {
+                let account = self.repository.find_account(&AccountKey::Id(account_id)).await;
+                accounts.insert(
+                    account_id,
+                    account.unwrap_or_else(|error| {
+                        tracing::warn!(%error, %account_id, "no replaced-session notice: account unreadable");
+                        None
+                    }),
+                );
+            }
+            let Some(Some(account)) = accounts.get(&account_id) else {
+                continue;
+            };
+            let user = match self.repository.find_user(account_id, user_id).await {
+                Ok(Some(user)) => user,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, %user_id, "no replaced-session notice: user unreadable");
+                    continue;
+                }
+            };
+            let context = MailContext {
+                account_name: account.display_name.as_str(),
+                account_slug: account.slug.as_str(),
+                recipient_name: user.display_name.as_str(),
+                link_base: self.lifecycle.link_base.as_deref(),
+            };
+            let at = event.occurred_at.unwrap_or_else(|| self.clock.now());
+            let mail = session_replaced_mail(&user.email, &context, at, event.context.client_address.as_deref());
+            mails.push((account_id, mail));
+        }
+        mails
     }
 }

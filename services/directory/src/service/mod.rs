@@ -68,6 +68,9 @@ pub struct Lifecycle {
     pub reset_answer_floor: std::time::Duration,
     /// Where links in mails point.
     pub link_base: Option<String>,
+    /// R36: tell a user by email when a newer login replaced their session
+    /// (only where mail goes out over SMTP).
+    pub notify_session_replaced: bool,
 }
 
 impl Default for Lifecycle {
@@ -90,6 +93,7 @@ impl Lifecycle {
             reset_validity: chrono::Duration::minutes(i64::from(passwords.reset_validity_minutes.max(1))),
             reset_answer_floor: std::time::Duration::from_millis(passwords.reset_answer_floor_ms),
             link_base: link_base.filter(|base| !base.trim().is_empty()),
+            notify_session_replaced: false,
         }
     }
 }

@@ -44,14 +44,25 @@ impl Directory {
         user_id: UserId,
         new_password: &Password,
     ) -> Result<(), DomainError> {
+        self.check_password_for("new_password", account_id, user_id, new_password).await
+    }
+
+    /// [`Self::check_new_password`] for a password given in `field`.
+    pub(crate) async fn check_password_for(
+        &self,
+        field: &str,
+        account_id: AccountId,
+        user_id: UserId,
+        new_password: &Password,
+    ) -> Result<(), DomainError> {
         let policy = self.lifecycle.password_policy;
-        policy.check("new_password", new_password)?;
+        policy.check(field, new_password)?;
         if policy.history == 0 {
             return Ok(());
         }
         for stored in self.repository.password_history(account_id, user_id, policy.history).await? {
             if self.hashing.verify(new_password.clone(), Some(stored)).await? {
-                return Err(policy.refusal("new_password", PolicyRule::History));
+                return Err(policy.refusal(field, PolicyRule::History));
             }
         }
         Ok(())

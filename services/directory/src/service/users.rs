@@ -331,7 +331,12 @@ impl Directory {
         let current = self.existing_target(&scope, act, user_id).await?;
         self.authorize(&scope, act, check_edit_user(&scope.actor(), &target(&current))).await?;
         let (password, generated) = match password {
-            Some(password) => (password, None),
+            // A password an administrator chose meets the whole policy, the
+            // common list and the user's history included (PCI 8.3.6, 8.3.7).
+            Some(password) => {
+                self.check_password_for("password", account_id, user_id, &password).await?;
+                (password, None)
+            }
             None => {
                 let generated = Password::generate_temporary();
                 (generated.clone(), Some(generated))
