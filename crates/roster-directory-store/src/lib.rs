@@ -61,6 +61,5 @@ mod write;
 
 pub use error::DATABASE;
 pub use migration::Migrator;
-pub use passwords::token_state_error;
 pub use platform::PLATFORM_DISPLAY_NAME;
 pub use store::SeaDirectoryStore;

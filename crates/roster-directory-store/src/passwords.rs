@@ -9,7 +9,9 @@ use roster_domain::account::User;
 use roster_domain::audit::{AuditOutcome, AuditRecord, RequestContext};
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::invitation::{invitation_not_found, InvitationState};
-use roster_domain::lifecycle::{PasswordChange, PasswordRepository, TokenHolder, TokenPurpose, TokenUse};
+use roster_domain::lifecycle::{
+    token_state_error, PasswordChange, PasswordRepository, TokenHolder, TokenPurpose, TokenUse,
+};
 use roster_domain::mail::OutgoingMail;
 use roster_domain::names::{AccountKey, EmailAddress};
 use roster_domain::password::PasswordHash;
@@ -105,27 +107,6 @@ async fn apply_password_change(
     let target = AuditTarget::user(&row.id, &row.login_name);
     audit_change(transaction, Some(change.account_id), change.action, target, changes, now, context).await?;
     Ok(updated)
-}
-
-fn reset_token_error(state: InvitationState) -> DomainError {
-    let (reason, message) = match state {
-        InvitationState::Pending => return DomainError::internal("a reset token", "pending is not an error"),
-        InvitationState::Accepted => ("RESET_TOKEN_USED", "this reset link was already used"),
-        InvitationState::Expired => ("RESET_TOKEN_EXPIRED", "this reset link has expired; ask for a new one"),
-        InvitationState::Revoked => ("RESET_TOKEN_SUPERSEDED", "a newer reset link replaced this one"),
-    };
-    DomainError::FailedPrecondition { rule: "R11", reason, message: message.to_owned() }
-}
-
-/// The error a token in `state` answers, per purpose.
-pub fn token_state_error(purpose: TokenPurpose, state: InvitationState) -> Option<DomainError> {
-    if state == InvitationState::Pending {
-        return None;
-    }
-    Some(match purpose {
-        TokenPurpose::Invitation => state.check_acceptable().err()?,
-        TokenPurpose::PasswordReset => reset_token_error(state),
-    })
 }
 
 fn token_not_found(purpose: TokenPurpose) -> DomainError {

@@ -13,7 +13,7 @@ use crate::account::{Account, User};
 use crate::audit::RequestContext;
 use crate::error::DomainError;
 use crate::ids::{AccountId, UserId};
-use crate::invitation::{Invitation, NewInvitation};
+use crate::invitation::{Invitation, InvitationState, NewInvitation};
 use crate::mail::OutgoingMail;
 use crate::names::{AccountKey, EmailAddress};
 use crate::password::PasswordHash;
@@ -34,6 +34,28 @@ impl TokenPurpose {
             Self::PasswordReset => "password_reset",
         }
     }
+}
+
+/// R11: why a reset token that is no longer pending is refused.
+fn reset_token_error(state: InvitationState) -> DomainError {
+    let (reason, message) = match state {
+        InvitationState::Pending => return DomainError::internal("a reset token", "pending is not an error"),
+        InvitationState::Accepted => ("RESET_TOKEN_USED", "this reset link was already used"),
+        InvitationState::Expired => ("RESET_TOKEN_EXPIRED", "this reset link has expired; ask for a new one"),
+        InvitationState::Revoked => ("RESET_TOKEN_SUPERSEDED", "a newer reset link replaced this one"),
+    };
+    DomainError::FailedPrecondition { rule: "R11", reason, message: message.to_owned() }
+}
+
+/// The error a token in `state` answers, per purpose.
+pub fn token_state_error(purpose: TokenPurpose, state: InvitationState) -> Option<DomainError> {
+    if state == InvitationState::Pending {
+        return None;
+    }
+    Some(match purpose {
+        TokenPurpose::Invitation => state.check_acceptable().err()?,
+        TokenPurpose::PasswordReset => reset_token_error(state),
+    })
 }
 
 /// A token found by its digest, with whose it is and where it stands.

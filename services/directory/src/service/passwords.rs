@@ -186,7 +186,7 @@ impl Directory {
         let now = self.clock.now();
         let state = InvitationState::at(&holder.stored_state, holder.expires_at, now)
             .ok_or_else(|| DomainError::internal("completing a reset", "unknown token state"))?;
-        if let Some(error) = roster_directory_store::token_state_error(TokenPurpose::PasswordReset, state) {
+        if let Some(error) = roster_domain::lifecycle::token_state_error(TokenPurpose::PasswordReset, state) {
             return Err(error);
         }
         let (account_id, user_id) = (holder.account.id, holder.user.id);
