@@ -1,7 +1,7 @@
 //! `roster.directory.v1.InvitationService` (R17, R18, R19).
 
 use roster_domain::error::Violations;
-use roster_domain::ids::{AccountId, UserId};
+use roster_domain::ids::AccountId;
 use roster_domain::names::{AccountKey, DisplayName, EmailAddress, LoginName};
 use roster_domain::password::Password;
 use roster_domain::tokens::OneTimeToken;
@@ -13,6 +13,7 @@ use roster_server::metadata::request_context;
 use tonic::{Request, Response, Status};
 
 use super::convert::{invitation_message, user_profile_message};
+use super::parse::account_and_user;
 use super::{caller_of, parse, unparsed};
 use crate::auth::Authenticator;
 use crate::service::invitations::{AcceptInvitation, InviteUser};
@@ -37,17 +38,6 @@ fn parse_invite_user(message: &proto::InviteUserRequest) -> Result<(AccountId, I
         (Some(account_id), Some(email), Some(login_name), Some(display_name)) => {
             Ok((account_id, InviteUser { email, login_name, display_name, assignments }))
         }
-        _ => Err(unparsed()),
-    }
-}
-
-fn account_and_user(account_id: &str, user_id: &str) -> Result<(AccountId, UserId), DomainError> {
-    let mut violations = Violations::new();
-    let account = violations.check(AccountId::parse("account_id", account_id));
-    let user = violations.check(UserId::parse("user_id", user_id));
-    violations.finish()?;
-    match (account, user) {
-        (Some(account), Some(user)) => Ok((account, user)),
         _ => Err(unparsed()),
     }
 }

@@ -8,7 +8,7 @@ use prost_types::FieldMask;
 use roster_domain::access::{OverrideEffect, PermissionOverride, RoleAssignment, Scope};
 use roster_domain::error::{FieldViolation, Violations};
 use roster_domain::filters::DataFilters;
-use roster_domain::ids::{GroupId, StoreId};
+use roster_domain::ids::{AccountId, GroupId, StoreId, UserId};
 use roster_domain::network::IpAllowlist;
 use roster_domain::paging::PageRequest;
 use roster_domain::presets::PermissionName;
@@ -196,4 +196,16 @@ pub fn optional_time(
 /// Optional free text: trimmed, empty means none.
 pub fn optional_text(text: &str) -> Option<String> {
     Some(text.trim()).filter(|text| !text.is_empty()).map(str::to_owned)
+}
+
+/// An account id and a user id, both required.
+pub fn account_and_user(account_id: &str, user_id: &str) -> Result<(AccountId, UserId), DomainError> {
+    let mut violations = Violations::new();
+    let account = violations.check(AccountId::parse("account_id", account_id));
+    let user = violations.check(UserId::parse("user_id", user_id));
+    violations.finish()?;
+    match (account, user) {
+        (Some(account), Some(user)) => Ok((account, user)),
+        _ => Err(super::unparsed()),
+    }
 }

@@ -14,7 +14,7 @@ use roster_server::errors::status_from_error;
 use tonic::{Request, Response, Status};
 
 use super::convert::{role_assignment_message, user_profile_message};
-use super::parse::{self, page_request, page_token};
+use super::parse::{self, account_and_user, page_request, page_token};
 use super::{caller_of, unparsed};
 use crate::auth::Authenticator;
 use crate::service::users::{CopyUser, CreateUser, CreatedUser};
@@ -23,18 +23,6 @@ use crate::service::Directory;
 pub struct UserGrpc {
     pub directory: Directory,
     pub authenticator: Authenticator,
-}
-
-/// An account id and a user id, both required.
-fn account_and_user(account_id: &str, user_id: &str) -> Result<(AccountId, UserId), DomainError> {
-    let mut violations = Violations::new();
-    let account = violations.check(AccountId::parse("account_id", account_id));
-    let user = violations.check(UserId::parse("user_id", user_id));
-    violations.finish()?;
-    match (account, user) {
-        (Some(account), Some(user)) => Ok((account, user)),
-        _ => Err(unparsed()),
-    }
 }
 
 fn optional_password(field: &str, text: &str) -> Result<Option<Password>, roster_domain::FieldViolation> {
