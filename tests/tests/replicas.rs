@@ -71,6 +71,50 @@ async fn r36_a_login_on_one_replica_evicts_the_session_on_the_other() {
     }
 }
 
+/// Validates `token` through `sessions` until it fails, for at most one
+/// second; the failure.
+async fn failure_within_one_second(sessions: &mut SessionServiceClient<Channel>, token: &str) -> tonic::Status {
+    let since = Instant::now();
+    loop {
+        match sessions.validate_session(validation(token)).await {
+            Err(status) => return status,
+            Ok(_) => assert!(since.elapsed() < Duration::from_secs(1), "the end did not reach the replica within 1 s"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r36_r38_ends_through_one_replica_reach_the_other_replicas_validation_cache() {
+    let (cluster, replica) = two_replicas().await;
+    let acme = Tenant::sign_up(&cluster, "acme").await;
+    acme.member("tom", vec![acme.role("Team member", None)]).await;
+    let (mut first, mut second) = (cluster.sessions().await, replica.sessions().await);
+
+    // The second replica validates (and so caches) each session before the
+    // first one ends it.
+    let old = log_in(&mut first, "owner").await;
+    second.validate_session(validation(&old.token)).await.expect("live");
+    second.validate_session(validation(&old.token)).await.expect("still live");
+    let new = log_in(&mut first, "owner").await;
+    let status = failure_within_one_second(&mut second, &old.token).await;
+    assert_eq!((status.code(), status.message().contains("replaced")), (Code::Unauthenticated, true), "{status:?}");
+    second.validate_session(validation(&new.token)).await.expect("the newer session is live on both");
+
+    let tom = log_in(&mut first, "tom").await;
+    second.validate_session(validation(&tom.token)).await.expect("live");
+    first.logout(LogoutRequest { token: tom.token.clone() }).await.unwrap();
+    let status = failure_within_one_second(&mut second, &tom.token).await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+
+    let tom = log_in(&mut first, "tom").await;
+    second.validate_session(validation(&tom.token)).await.expect("live");
+    let revoke = RevokeSessionRequest { session_id: tom.session_id.clone(), ..Default::default() };
+    first.revoke_session(with_internal_credential(revoke, &cluster.internal_token)).await.expect("revoked");
+    let status = failure_within_one_second(&mut second, &tom.token).await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r41_both_replicas_stream_every_replicas_events_in_the_same_order() {
     let (cluster, replica) = two_replicas().await;

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod error;
 pub mod filters;
 pub mod groups;
+pub mod hashing_threads;
 pub mod ids;
 pub mod invitation;
 pub mod lifecycle;

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{DomainError, FieldViolation};
+use crate::hashing_threads::HashingThreads;
 
 /// A plaintext password, NFKC-normalised. Never logged, traced or returned.
 #[derive(Clone)]
@@ -195,20 +196,28 @@ impl PasswordHasher {
     }
 }
 
-/// Runs password hashing on the blocking thread pool, at most `workers` at
-/// once, with at most `queue` more waiting; beyond that callers get
+/// Runs password hashing on its own threads ([`HashingThreads`]), at most
+/// `workers` at once, with at most `queue` more waiting; beyond that callers get
 /// `RESOURCE_EXHAUSTED` at once instead of queueing without bound (R35).
 #[derive(Debug, Clone)]
 pub struct HashingPool {
     hasher: PasswordHasher,
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    threads: Arc<HashingThreads>,
 }
 
 impl HashingPool {
-    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize) -> Self {
+    /// `workers` hashing threads, each `niceness` steps below normal
+    /// priority (see [`HashingThreads`]), and `queue` more callers waiting.
+    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize, niceness: i32) -> std::io::Result<Self> {
         let workers = workers.max(1);
-        Self { hasher, running: Arc::new(Semaphore::new(workers)), admitted: Arc::new(Semaphore::new(workers + queue)) }
+        Ok(Self {
+            hasher,
+            running: Arc::new(Semaphore::new(workers)),
+            admitted: Arc::new(Semaphore::new(workers + queue)),
+            threads: Arc::new(HashingThreads::start(workers, niceness)?),
+        })
     }
 
     async fn run<T: Send + 'static>(
@@ -226,9 +235,10 @@ impl HashingPool {
             .await
             .map_err(|error| DomainError::internal("hashing pool closed", error))?;
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || work(&hasher))
+        self.threads
+            .run(move || work(&hasher))
             .await
-            .map_err(|error| DomainError::internal("password hashing task", error))
+            .ok_or_else(|| DomainError::internal("password hashing task", "the hashing job failed"))
     }
 
     pub async fn hash(&self, password: Password) -> Result<PasswordHash, DomainError> {
@@ -339,7 +349,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_pool_refuses_at_once() {
-        let pool = HashingPool::new(cheap_hasher(), 1, 0);
+        let pool = HashingPool::new(cheap_hasher(), 1, 0, 0).unwrap();
         let held = pool.admitted.clone().try_acquire_owned().unwrap();
         let error = pool.hash(Password::for_verification("whatever")).await.unwrap_err();
         assert_eq!(error.reason(), "PASSWORD_POOL_BUSY");

@@ -4,3 +4,17 @@
 mod common;
 
 roster_session_core::session_store_conformance_suite!(common::fresh_store);
+
+/// The same suite with the broker's validation cache in front of the Redis
+/// store.
+mod cached {
+    use std::sync::Arc;
+
+    use roster_session_core::CachedSessionStore;
+
+    use super::common;
+
+    roster_session_core::session_store_conformance_suite!(|| async {
+        CachedSessionStore::new(Arc::new(common::fresh_store().await), 1_000)
+    });
+}

@@ -195,6 +195,10 @@ pub struct DirectorySettings {
     /// Hashings allowed to wait for a worker before further logins are
     /// refused with RESOURCE_EXHAUSTED; four per worker when 0.
     pub hashing_queue: usize,
+    /// How far below normal priority the hashing threads run (Linux nice
+    /// steps, 0 to 19): argon2 then yields the CPU to serving requests
+    /// during a login storm, and still takes all of it when idle.
+    pub hashing_niceness: i32,
     pub lockout: LockoutSettings,
     pub invitations: InvitationSettings,
     pub passwords: PasswordSettings,
@@ -217,6 +221,7 @@ impl Default for DirectorySettings {
             argon2: Argon2Settings::default(),
             hashing_workers: 0,
             hashing_queue: 0,
+            hashing_niceness: 10,
             lockout: LockoutSettings::default(),
             invitations: InvitationSettings::default(),
             passwords: PasswordSettings::default(),

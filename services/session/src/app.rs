@@ -17,7 +17,9 @@ use roster_server::config::ServerLimits;
 use roster_server::internal::InternalToken;
 use roster_server::reflection::{reflection_v1, reflection_v1alpha};
 use roster_server::stack::grpc_server;
-use roster_session_core::{InMemoryLoginThrottle, InMemorySessionStore, LoginThrottle, SessionStore};
+use roster_session_core::{
+    CachedSessionStore, InMemoryLoginThrottle, InMemorySessionStore, LoginThrottle, SessionStore,
+};
 use roster_session_redis::{RedisLoginThrottle, RedisSessionStore};
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
@@ -57,7 +59,11 @@ impl Application {
                 let store =
                     RedisSessionStore::connect(url, &settings.redis.key_prefix).await.context("connecting to redis")?;
                 let throttle = RedisLoginThrottle::sharing_connection_of(&store, throttle_policy);
-                (Arc::new(store), Arc::new(throttle))
+                let store: Arc<dyn SessionStore> = match settings.validation_cache_sessions {
+                    0 => Arc::new(store),
+                    capacity => Arc::new(CachedSessionStore::new(Arc::new(store), capacity)),
+                };
+                (store, Arc::new(throttle))
             }
             _ => {
                 tracing::info!("no redis configured: sessions in process memory (embedded default)");

@@ -97,6 +97,11 @@ pub struct SessionSettings {
     /// pool (one worker per core, four waiting per worker, less the ones in
     /// service).
     pub logins_in_flight: usize,
+    /// Live sessions this replica answers validations of from memory when
+    /// sessions are in Redis (issue 6): a session ended anywhere is dropped
+    /// through the feed, one ended here at once. 0: no cache, every
+    /// validation asks Redis. Not used with the in-process store.
+    pub validation_cache_sessions: usize,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -114,6 +119,7 @@ impl Default for SessionSettings {
             throttle: ThrottleSettings::default(),
             access_cache_seconds: 60,
             logins_in_flight: 0,
+            validation_cache_sessions: 100_000,
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }

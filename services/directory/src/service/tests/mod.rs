@@ -205,7 +205,8 @@ impl Harness {
         tokio::spawn(server);
         let channel = lazy_channel(&format!("http://{address}")).expect("a channel to the fake broker");
         let token = InternalToken::from_configured(SecretString::from(INTERNAL_TOKEN)).expect("a valid credential");
-        let hashing = HashingPool::new(PasswordHasher::new(argon2).expect("argon2 parameters"), 2, 8);
+        let hashing = HashingPool::new(PasswordHasher::new(argon2).expect("argon2 parameters"), 2, 8, 0)
+            .expect("hashing threads");
         let repository: Arc<dyn DirectoryRepository> = Arc::new(store);
         let login = LoginPolicy { clock: Arc::new(SystemClock), lockout: LockoutPolicy::default() };
         let directory = Directory::new(

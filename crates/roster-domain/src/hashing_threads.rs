@@ -1,0 +1,119 @@
+//! The threads password hashing runs on (R35: never the async runtime's
+//! worker threads): a fixed set of named OS threads, optionally at a lower
+//! scheduling priority, so that a login storm's argon2 work yields the CPU
+//! to everything else the machine serves (issue 6, scenario 3: session
+//! validation keeps its latency while logins storm). When nothing else
+//! wants the CPU, lower-priority threads still get all of it, so logins
+//! alone hash as fast as before.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed pool of hashing threads; they end when the pool is dropped.
+#[derive(Debug)]
+pub struct HashingThreads {
+    jobs: Sender<Job>,
+}
+
+impl HashingThreads {
+    /// Starts `threads` threads (at least one). On Linux each raises its own
+    /// nice value by `niceness` (0 leaves it; negative values are ignored:
+    /// raising priority needs privileges, and hashing must never outrank
+    /// serving). Elsewhere `niceness` is ignored.
+    pub fn start(threads: usize, niceness: i32) -> std::io::Result<Self> {
+        let (jobs, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..threads.max(1) {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("roster-argon2-{index}"))
+                .spawn(move || work(&receiver, niceness))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `job` on one of the threads and waits for its result without
+    /// blocking the runtime. `None` if the job panicked.
+    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (result, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = result.send(job());
+        });
+        self.jobs.send(job).ok()?;
+        answer.await.ok()
+    }
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>, niceness: i32) {
+    lower_priority(niceness);
+    loop {
+        // Only one thread waits on the receiver at a time; the others wait
+        // for the lock. Either way they sleep.
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = job else {
+            return; // the pool was dropped
+        };
+        // A panicking job drops its result sender (the caller sees an
+        // error); the thread lives on.
+        let _ = catch_unwind(AssertUnwindSafe(job));
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority(niceness: i32) {
+    if niceness <= 0 {
+        return;
+    }
+    // On Linux the nice value belongs to each thread, and `who = 0` names
+    // the calling thread (setpriority(2), "BUGS": NPTL threads do not share
+    // it). Raising one's own nice value needs no privilege.
+    // SAFETY: setpriority reads no memory of ours; it only sets the
+    // scheduling priority of the calling thread.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, niceness) };
+    if result != 0 {
+        tracing::warn!(niceness, error = %std::io::Error::last_os_error(), "could not lower the hashing threads' priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_niceness: i32) {}
+
+/// The calling thread's nice value (Linux), for tests.
+#[cfg(all(test, target_os = "linux"))]
+fn current_niceness() -> i32 {
+    // SAFETY: getpriority reads no memory of ours. It may return -1 as a
+    // real value; the tests only compare with positive ones.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_on_the_named_threads_and_a_panic_does_not_kill_one() {
+        let threads = HashingThreads::start(1, 0).unwrap();
+        let name = threads.run(|| std::thread::current().name().map(str::to_owned)).await.unwrap();
+        assert_eq!(name.as_deref(), Some("roster-argon2-0"));
+        assert_eq!(threads.run(|| -> u8 { panic!("a job panics") }).await, None);
+        assert_eq!(threads.run(|| 7).await, Some(7), "the only thread survived the panic");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lower_priority_asked_for() {
+        let before = current_niceness();
+        let threads = HashingThreads::start(2, 7).unwrap();
+        let niceness = threads.run(current_niceness).await.unwrap();
+        assert_eq!(niceness, (before + 7).min(19));
+        assert_eq!(current_niceness(), before, "only the hashing threads changed");
+        let unchanged = HashingThreads::start(1, 0).unwrap();
+        assert_eq!(unchanged.run(current_niceness).await.unwrap(), before);
+    }
+}
