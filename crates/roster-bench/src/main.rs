@@ -3,6 +3,7 @@
 //! scenario, throughput and latency next to its reference measured in the
 //! same run (issue 6). `scripts/bench` runs it and writes `BENCHMARKS.md`.
 
+mod criterion;
 mod directory;
 mod report;
 mod session;
@@ -60,6 +61,10 @@ pub struct Options {
     pub argon2_memory_kib: u32,
     #[arg(long, default_value_t = 2)]
     pub argon2_iterations: u32,
+    /// What `cargo bench -p roster-domain` printed (scripts/bench saves it):
+    /// scenario 4's casbin bar is judged from it.
+    #[arg(long)]
+    pub criterion_output: Option<std::path::PathBuf>,
 }
 
 impl Options {
