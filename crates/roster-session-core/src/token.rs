@@ -93,8 +93,16 @@ impl fmt::Debug for SessionToken {
 
 /// SHA-256 of a token, hex. A fast hash is right here: the token holds 256
 /// random bits, so there is nothing to brute-force.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenHash(String);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not a secret the way the token is, but it is the key of the
+        // session in the store: never printed either.
+        formatter.write_str("TokenHash([redacted])")
+    }
+}
 
 impl TokenHash {
     pub fn as_str(&self) -> &str {
@@ -146,5 +154,6 @@ mod tests {
     fn tokens_never_print() {
         let token = SessionToken::issue(&credential());
         assert_eq!(format!("{token:?}"), "SessionToken([redacted])");
+        assert_eq!(format!("{:?}", token.hash()), "TokenHash([redacted])");
     }
 }
