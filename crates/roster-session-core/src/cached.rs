@@ -45,7 +45,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::model::{ActiveSession, FeedMessage, NewSession, SessionPage, Validation};
 use crate::store::{SessionStore, SessionStoreError};
-use crate::token::{CredentialKey, SessionToken, TokenHash};
+use crate::token::{CredentialKey, SessionToken};
 
 /// Shards of the cache: validations of different credentials rarely wait
 /// on one lock.
@@ -60,7 +60,8 @@ const SLIDE_STEP_DIVISOR: i32 = 100;
 pub struct Ticket(u64);
 
 struct Entry {
-    token_hash: TokenHash,
+    /// The token's SHA-256 (compared as bytes: no hex on the hot path).
+    token_digest: [u8; 32],
     session: ActiveSession,
     /// The entry answers for instants before this one only.
     fresh_until: DateTime<Utc>,
@@ -119,10 +120,10 @@ impl ValidationCache {
         if !self.trusted.load(Ordering::Acquire) {
             return None;
         }
-        let hash = token.hash();
+        let digest = token.digest();
         let shard = self.read(token.tag());
         let entry = shard.entries.get(token.tag())?;
-        (entry.token_hash == hash && now < entry.fresh_until && now >= entry.session.last_used_at)
+        (entry.token_digest == digest && now < entry.fresh_until && now >= entry.session.last_used_at)
             .then(|| entry.session.clone())
     }
 
@@ -151,7 +152,7 @@ impl ValidationCache {
                 return;
             }
         }
-        let entry = Entry { token_hash: token.hash(), session: session.clone(), fresh_until };
+        let entry = Entry { token_digest: token.digest(), session: session.clone(), fresh_until };
         shard.entries.insert(token.tag().to_owned(), entry);
     }
 

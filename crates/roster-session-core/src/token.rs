@@ -76,7 +76,12 @@ impl SessionToken {
 
     /// The hash under which the session is stored.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(hex::encode(Sha256::digest(self.text.expose_secret().as_bytes())))
+        TokenHash(hex::encode(self.digest()))
+    }
+
+    /// The SHA-256 of the token, as bytes ([`Self::hash`] is its hex).
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.text.expose_secret().as_bytes()).into()
     }
 
     /// The token itself, for the one response that hands it out.
