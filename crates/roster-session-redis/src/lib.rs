@@ -24,7 +24,11 @@
 //!   absolute_expires_at|idle_timeout|<client_address length>|<user_agent
 //!   length>|` then the free text; a hex digit first) is still read, slid
 //!   and ended, so sessions opened before an upgrade stay valid until they
-//!   end; it is never written any more.
+//!   end; it is never written any more. The reverse does not hold: a
+//!   broker of the layout before cannot read a compact record (it answers
+//!   `Corrupt`), nor find new sessions by id or in listings, so every
+//!   replica should run the same layout: upgrade them together, not one by
+//!   one while logins go on.
 //!   Why 16 bytes of the hash are enough: the token carries 256 random bits
 //!   and only its SHA-256 is kept. To be accepted, a presented token must
 //!   hash to the stored 128 bits: a second preimage of 128 bits (2^128
