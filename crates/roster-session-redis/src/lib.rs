@@ -10,29 +10,67 @@
 //! [`CredentialKey::tag`], which every token of that credential starts with),
 //! so all of them hash to one Cluster slot and one script can touch them all:
 //!
-//! - `<prefix>{<tag>}:current` — a string, the live session's record, one
-//!   line of `|`-separated fields: `token_hash|session_id|account_id|user_id|
-//!   created_at|last_used_at|idle_expires_at|absolute_expires_at|idle_timeout|
-//!   <client_address length>|<user_agent length>|` then client address, user
-//!   agent and payload back to back (free text, so measured by length, never
-//!   split on `|`); times in integer milliseconds. One string rather than a
-//!   hash: a hash with any value over 64 bytes (a browser's user agent) is
-//!   stored as a hash table, at about three times the memory (issue 6
-//!   measured 1.6 KB against about 0.5 KB per session).
-//! - `<prefix>{<tag>}:ended` — a hash of tombstones, token hash →
+//! - `<prefix>{<tag>}:current` — a string, the live session's record:
+//!   binary, 97 bytes then the free text (format in `lua/prelude.lua` and
+//!   `record.rs`): a format byte (2), the first 16 bytes of the token's
+//!   SHA-256, session, account and user ids as 16-byte uuids, created_at,
+//!   last_used_at, idle_expires_at and absolute_expires_at as 48-bit
+//!   milliseconds, the idle timeout as 32-bit milliseconds, the lengths of
+//!   client address and user agent (16 bits each), then client address, user
+//!   agent and payload back to back. Expires (garbage collection) at the
+//!   absolute expiry plus grace.
+//!   The record of the layout before (one text line, `token_hash|session_id|
+//!   account_id|user_id|created_at|last_used_at|idle_expires_at|
+//!   absolute_expires_at|idle_timeout|<client_address length>|<user_agent
+//!   length>|` then the free text; a hex digit first) is still read, slid
+//!   and ended, so sessions opened before an upgrade stay valid until they
+//!   end; it is never written any more. The reverse does not hold: a
+//!   broker of the layout before cannot read a compact record (it answers
+//!   `Corrupt`), nor find new sessions by id or in listings, so every
+//!   replica should run the same layout: upgrade them together, not one by
+//!   one while logins go on.
+//!   Why 16 bytes of the hash are enough: the token carries 256 random bits
+//!   and only its SHA-256 is kept. To be accepted, a presented token must
+//!   hash to the stored 128 bits: a second preimage of 128 bits (2^128
+//!   work); knowing the stored bits (reading Redis) gives no token either
+//!   (a preimage). An ended token of the same credential sharing the live
+//!   one's 128 bits (and so validating as it) has odds of 2^-128 per pair
+//!   of tokens: negligible for any number of logins.
+//!   Why binary: the text record spent 64 bytes on the hash, 108 on three
+//!   uuids and about 60 on times; the session's memory (issue 6: at most
+//!   512 bytes a live session) is mostly this record. A string rather than
+//!   a hash: a hash with any value over 64 bytes (a browser's user agent) is
+//!   stored as a hash table, at about three times the memory.
+//! - `<prefix>{<tag>}:ended` — a hash of tombstones, the token's hash in hex
+//!   (its first 32 digits, since the compact record; all 64 before) →
 //!   `"<reason>|<absolute_expires_at_ms>"`, kept until the ended session's
 //!   absolute expiry and pruned by the credential's next login.
 //!
 //! Two indexes, in other slots, are written right after the open script
-//! (see `listing.rs`); they are hints, always checked against `:current`:
+//! (see `listing.rs`); they are hints, always checked against `:current`.
+//! Both pack many entries into few keys, each a hash small enough for Redis
+//! to keep as a listpack (a key of its own per entry cost about 200 bytes a
+//! session, a ZSET member about 130):
 //!
-//! - `<prefix>account:<account_id>:credentials` — a ZSET, score 0, member the
-//!   tag of each credential of the account that opened a session; expires
-//!   after the newest session's absolute expiry plus grace; members whose
-//!   `:current` is gone are removed by listings.
-//! - `<prefix>session:<session_id>` — a string, the session's credential tag,
-//!   expiring at its absolute expiry plus grace (dropped sooner when the
-//!   session is replaced or revoked by id).
+//! - `<prefix>account:<account_id>:tags` — a hash, field the first character
+//!   of a credential tag, value the tags of the account's credentials that
+//!   opened a session and start with it, sorted in byte order, back to back
+//!   (16 characters each, so about 16 bytes a credential); kept up by
+//!   `lua/account_index.lua`, one key, so Cluster-safe. Expires after the
+//!   newest session's absolute expiry plus grace; tags whose `:current` is
+//!   gone are removed by listings. The ZSET of the layout before,
+//!   `<prefix>account:<account_id>:credentials`, is emptied into it by the
+//!   next listing of the account.
+//! - `<prefix>sessions:<shard>` (2,048 shards, by the session id's last two
+//!   bytes) — a hash, field the session id's 16 bytes, value its credential
+//!   tag then the second (decimal) after which the entry is useless (its
+//!   absolute expiry plus grace). There is no expiry per field (Redis 7.0),
+//!   so `lua/session_index.lua`, adding an entry, drops the shard's entries
+//!   whose time has passed: a shard holds at most the sessions opened in it
+//!   within one absolute lifetime. Entries go sooner when their session is
+//!   replaced or revoked by id; the shard itself expires after its newest
+//!   entry's time. A session key of the layout before (`<prefix>session:
+//!   <session_id>`, a string holding the tag) is still read and dropped.
 //!
 //! The key prefix should not contain `{` or `}`: it would not break the
 //! one-slot rule but would put every credential in the same slot.
@@ -51,7 +89,7 @@
 //!   leave two live sessions. Every session end is published from inside
 //!   the script that ends it, so the feed's order is Redis's order.
 //!   (`open` adds one pipelined round trip for the indexes; `revoke_session`
-//!   reads the session key first.)
+//!   reads the session index first.)
 //! - Validation slides the idle expiry (R37) but writes it only when it
 //!   moves by at least 1/100 of the idle timeout (9 s of 15 minutes): the
 //!   idle expiry and last use may lag the exact ones by that much, and a
@@ -69,6 +107,7 @@
 
 mod feed;
 mod listing;
+mod record;
 mod reply;
 mod throttle;
 
@@ -125,6 +164,9 @@ struct Scripts {
     logout: Script,
     revoke: Script,
     revoke_session: Script,
+    /// The index scripts run on one key each, in other slots (`listing.rs`).
+    session_index: Script,
+    account_index: Script,
 }
 
 impl Scripts {
@@ -137,6 +179,8 @@ impl Scripts {
             logout: with_prelude(include_str!("lua/logout.lua")),
             revoke: with_prelude(include_str!("lua/revoke.lua")),
             revoke_session: with_prelude(include_str!("lua/revoke_session.lua")),
+            session_index: Script::new(include_str!("lua/session_index.lua")),
+            account_index: Script::new(include_str!("lua/account_index.lua")),
         }
     }
 }
@@ -191,12 +235,20 @@ impl RedisSessionStore {
 
     /// Runs a session script; the feed channel goes last, as every session
     /// script expects it.
-    async fn run(&self, invocation: &mut ScriptInvocation<'_>) -> Result<Vec<String>, SessionStoreError> {
+    async fn run(&self, invocation: &mut ScriptInvocation<'_>) -> Result<Vec<Vec<u8>>, SessionStoreError> {
         invocation.arg(self.feed_channel());
         // Clones share the multiplexed connection; no lock, no pool.
         let mut connection = self.connection.clone();
         let value: Value = invocation.invoke_async(&mut connection).await.map_err(store_error)?;
-        reply::strings(value)
+        reply::parts(value)
+    }
+
+    /// Starts an invocation of `script` (validate or logout) for `token`:
+    /// the credential's keys, the token's hash in hex and its first 16 bytes.
+    fn with_token<'script>(&self, script: &'script Script, token: &SessionToken) -> ScriptInvocation<'script> {
+        let mut invocation = self.with_credential_keys(script, token.tag());
+        invocation.arg(token.hash().as_str()).arg(record::token_prefix(token));
+        invocation
     }
 }
 
@@ -205,15 +257,9 @@ impl SessionStore for RedisSessionStore {
     async fn open(&self, token: &SessionToken, session: NewSession) -> Result<Option<SessionId>, SessionStoreError> {
         let mut invocation = self.with_credential_keys(&self.scripts.open, token.tag());
         invocation
-            .arg(token.hash().as_str())
+            .arg(record::compact_record(token, &session)?)
             .arg(session.session_id.to_string())
-            .arg(session.credential.account_id.to_string())
-            .arg(session.credential.user_id.to_string())
-            .arg(&session.payload)
-            .arg(&session.client_address)
-            .arg(&session.user_agent)
             .arg(millis(session.created_at))
-            .arg(session.idle_timeout.num_milliseconds())
             .arg(millis(session.absolute_expires_at))
             .arg(GARBAGE_COLLECTION_GRACE_MS);
         let opened = reply::opened(self.run(&mut invocation).await?)?;
@@ -224,14 +270,14 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn validate(&self, token: &SessionToken, now: DateTime<Utc>) -> Result<Validation, SessionStoreError> {
-        let mut invocation = self.with_credential_keys(&self.scripts.validate, token.tag());
-        invocation.arg(token.hash().as_str()).arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
+        let mut invocation = self.with_token(&self.scripts.validate, token);
+        invocation.arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
         reply::validation(self.run(&mut invocation).await?)
     }
 
     async fn logout(&self, token: &SessionToken, now: DateTime<Utc>) -> Result<Validation, SessionStoreError> {
-        let mut invocation = self.with_credential_keys(&self.scripts.logout, token.tag());
-        invocation.arg(token.hash().as_str()).arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
+        let mut invocation = self.with_token(&self.scripts.logout, token);
+        invocation.arg(millis(now)).arg(GARBAGE_COLLECTION_GRACE_MS);
         reply::validation(self.run(&mut invocation).await?)
     }
 

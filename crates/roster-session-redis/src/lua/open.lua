@@ -1,20 +1,22 @@
--- ARGV: token_hash, session_id, account_id, user_id, payload, client_address,
--- user_agent, created_at (also "now"), idle_timeout, absolute_expires_at, grace,
--- feed channel.
+-- ARGV: record (the new session's compact record, built by the store: see
+-- the prelude), session_id (text, for the feed), created_at (also "now"),
+-- absolute_expires_at, grace, feed channel.
 -- Replies { 'opened' }, or { 'opened', previous_session_id, how_it_ended }
 -- when a previous live session ended ('replaced', or 'expired' when its time
 -- had passed).
-local now = tonumber(ARGV[8])
-local idle_timeout = tonumber(ARGV[9])
-local absolute = tonumber(ARGV[10])
-local grace = tonumber(ARGV[11])
+local record = ARGV[1]
+local session_id = ARGV[2]
+local now = tonumber(ARGV[3])
+local absolute = tonumber(ARGV[4])
+local grace = tonumber(ARGV[5])
 
 -- R36: the previous live session ends (and is published) in the same atomic
 -- step.
 local previous = nil
 local live = read_live()
 if live and not live.corrupt then
-  previous = { live.session_id, end_live(live, 'replaced', now, grace, nil, ARGV[2]) }
+  local previous_session_id = live.ids()
+  previous = { previous_session_id, end_live(live, 'replaced', now, grace, nil, session_id) }
 end
 redis.call('DEL', current_key)
 
@@ -34,10 +36,8 @@ if keep_until then
   redis.call('PEXPIRE', ended_key, ms(keep_until - now + grace))
 end
 
-redis.call('SET', current_key, new_record(ARGV[1], ARGV[2], ARGV[3], ARGV[4], now,
-  math.min(now + idle_timeout, absolute), absolute, idle_timeout, ARGV[6], ARGV[7], ARGV[5]))
 -- Until the absolute expiry plus grace: never before the session could end.
-redis.call('PEXPIRE', current_key, ms(math.max(absolute - now, 0) + grace))
+redis.call('SET', current_key, record, 'PX', ms(math.max(absolute - now, 0) + grace))
 
 if previous then
   return { 'opened', previous[1], previous[2] }

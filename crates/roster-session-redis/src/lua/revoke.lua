@@ -14,6 +14,7 @@ if live.corrupt then
   return { 'revoked' }
 end
 if end_live(live, 'revoked', now, grace, revocation_reason) == 'revoked' then
-  return { 'revoked', live.session_id }
+  local session_id = live.ids()
+  return { 'revoked', session_id }
 end
 return { 'revoked' }

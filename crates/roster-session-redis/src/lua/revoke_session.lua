@@ -9,7 +9,10 @@ local grace = tonumber(ARGV[3])
 local revocation_reason = ARGV[4]
 
 local live = read_live()
-if not live or live.session_id ~= session_id then
+if not live or live.unreadable then
+  return { 'none' }
+end
+if live.ids() ~= session_id then
   return { 'none' }
 end
 if live.corrupt then
