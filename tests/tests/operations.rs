@@ -117,11 +117,28 @@ async fn a_dead_redis_fails_validation_closed_and_the_broker_recovers_by_itself(
         .unwrap();
 
     redis.stop().await;
-    let status = sessions
-        .validate_session(ValidateSessionRequest { token: before_outage.token.clone(), ..Default::default() })
-        .await
-        .unwrap_err();
+    // The broker's validation cache may answer for the live session until
+    // its feed reports the dead connection (no session can end meanwhile:
+    // every end goes through Redis); from then on validation fails closed.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let status = loop {
+        let answer = sessions
+            .validate_session(ValidateSessionRequest { token: before_outage.token.clone(), ..Default::default() })
+            .await;
+        match answer {
+            Err(status) => break status,
+            Ok(_) => assert!(Instant::now() < deadline, "validation still answered from memory 2 s after redis died"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(status.code(), Code::Unavailable, "a dead redis must never yield a valid answer: {status:?}");
+    for _ in 0..3 {
+        let again = sessions
+            .validate_session(ValidateSessionRequest { token: before_outage.token.clone(), ..Default::default() })
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), Code::Unavailable, "once noticed, every validation fails closed: {again:?}");
+    }
     expect_error(cluster.login("acme", "alice", PASSWORD).await, Code::Unavailable, "DEPENDENCY_UNAVAILABLE");
     let not_serving = eventually(Duration::from_secs(10), || async {
         health_status(&cluster.session_url).await == Some(ServingStatus::NotServing as i32)
