@@ -203,17 +203,14 @@ impl SeaDirectoryStore {
         // The account row (for its owner) and the page do not depend on each
         // other: one round trip for both.
         let account_key = roster_domain::names::AccountKey::Id(account_id);
-        let (account, rows) = tokio::try_join!(
-            find_account_row(&self.database, &account_key),
-            async {
-                query
-                    .order_by_asc(users::Column::Id)
-                    .limit(size + 1)
-                    .all(&self.database)
-                    .await
-                    .map_err(failed("listing users"))
-            }
-        )?;
+        let (account, rows) = tokio::try_join!(find_account_row(&self.database, &account_key), async {
+            query
+                .order_by_asc(users::Column::Id)
+                .limit(size + 1)
+                .all(&self.database)
+                .await
+                .map_err(failed("listing users"))
+        })?;
         let Some(account) = account else {
             return Ok(Page { items: Vec::new(), next: None });
         };

@@ -23,7 +23,9 @@ use crate::changes::Changes;
 use crate::convert::{data_filters_from_row, ip_allowlist_from_row, json_text, user_from_row, user_id_from};
 use crate::entity::{accounts, users};
 use crate::error::{failed, is_foreign_key_violation, user_not_found};
-use crate::grants::{assignment_json, insert_assignments, insert_overrides, load_grants, overrides_json, replace_overrides};
+use crate::grants::{
+    assignment_json, insert_assignments, insert_overrides, load_grants, overrides_json, replace_overrides,
+};
 use crate::passwords::record_password_history;
 use crate::profiles::{find_user_row, load_profile};
 use crate::references::check_user_grants;

@@ -219,7 +219,10 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
         ));
         results.measurements.push(measurement(
             5,
-            format!("store list_users in process ({}), {} users, {IN_FLIGHT} in flight", large_listing.name, large.shape.users),
+            format!(
+                "store list_users in process ({}), {} users, {IN_FLIGHT} in flight",
+                large_listing.name, large.shape.users
+            ),
             in_process,
             "the store's queries alone, no RPC, no authentication",
         ));

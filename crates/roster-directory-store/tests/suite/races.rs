@@ -26,8 +26,8 @@ pub async fn r12_concurrent_user_creations_all_commit_and_a_login_is_taken_once(
             let (store, context) = (store.clone(), context.clone());
             let mut user = new_user(acme.account.id, &login);
             // Distinct emails, so only the login name can collide.
-            user.email = roster_domain::names::EmailAddress::parse("email", &format!("{}@acme.example", uuid_like()))
-                .unwrap();
+            user.email =
+                roster_domain::names::EmailAddress::parse("email", &format!("{}@acme.example", uuid_like())).unwrap();
             tokio::spawn(async move { store.create_user(user, &context).await })
         })
         .collect();
@@ -83,7 +83,8 @@ pub async fn r21_a_group_deletion_racing_user_creations_leaves_no_member_behind(
         }
         // Every committed user still has the group their audit event names.
         let members =
-            count_where(&store, &format!("SELECT COUNT(*) AS n FROM role_assignments WHERE group_id = '{group}'")).await;
+            count_where(&store, &format!("SELECT COUNT(*) AS n FROM role_assignments WHERE group_id = '{group}'"))
+                .await;
         assert_eq!(members, added, "round {round}: every added user keeps its assignment");
         let group_left =
             count_where(&store, &format!("SELECT COUNT(*) AS n FROM \"groups\" WHERE id = '{group}'")).await;

@@ -58,7 +58,8 @@ async fn r38_a_role_change_through_one_replica_is_seen_by_every_later_check_on_t
     }
     let committed_at = committed.lock().unwrap().unwrap();
     let answers = answers.lock().unwrap();
-    let later: Vec<bool> = answers.iter().filter(|(started, _)| *started > committed_at).map(|(_, held)| *held).collect();
+    let later: Vec<bool> =
+        answers.iter().filter(|(started, _)| *started > committed_at).map(|(_, held)| *held).collect();
     assert!(later.len() >= 8 * 20);
     assert!(later.iter().all(|held| *held), "a check started after the commit heard the old answer");
 }
