@@ -62,6 +62,15 @@ pub(crate) async fn replace_overrides(
         .exec(connection)
         .await
         .map_err(failed_or_missing("removing overrides", user_not_found))?;
+    insert_overrides(connection, user_id, overrides).await
+}
+
+/// Writes overrides of a user who has none yet (a new user).
+pub(crate) async fn insert_overrides(
+    connection: &impl ConnectionTrait,
+    user_id: &str,
+    overrides: &BTreeSet<PermissionOverride>,
+) -> Result<(), DomainError> {
     if overrides.is_empty() {
         return Ok(());
     }

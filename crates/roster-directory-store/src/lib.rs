@@ -16,10 +16,12 @@
 //! - Password hashes are stored and handed to the login check only; they
 //!   appear in no log, span or `Debug` output (R9), nor in an audit event.
 //! - Every administrative write to an account first takes that account's
-//!   write lock (`write`): `FOR NO KEY UPDATE` on its row on PostgreSQL, the
-//!   database write lock on SQLite. Checks made inside the transaction (the
-//!   owner is still the owner, no group cycle, no former name taken, a group
-//!   is unused) therefore still hold at commit, on both backends.
+//!   write lock (`write`): on PostgreSQL an advisory lock on the account and
+//!   `FOR NO KEY UPDATE` on its row, the database write lock on SQLite.
+//!   Checks made inside the transaction (the owner is still the owner, no
+//!   group cycle, no former name taken, a group is unused) therefore still
+//!   hold at commit, on both backends. Writes that only add users share the
+//!   advisory lock with each other on PostgreSQL.
 //! - The audit log is append-only in the schema itself (R44): triggers
 //!   refuse `UPDATE` and `DELETE` on `audit_events`.
 //!

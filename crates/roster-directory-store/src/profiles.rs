@@ -43,8 +43,10 @@ pub(crate) async fn profiles_from_rows(
     now: DateTime<Utc>,
 ) -> Result<Vec<UserProfile>, DomainError> {
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-    let mut grants = load_grants(connection, &ids).await?;
-    let mut invitations = latest_invitations(connection, &ids, now).await?;
+    // Independent reads: over the pool they run side by side (a
+    // transaction runs them one after the other).
+    let (mut grants, mut invitations) =
+        tokio::try_join!(load_grants(connection, &ids), latest_invitations(connection, &ids, now))?;
     rows.iter()
         .map(|row| {
             let user = user_from_row(row, owner_user_id)?;
@@ -135,12 +137,8 @@ impl SeaDirectoryStore {
             .as_deref()
             .map(|cursor| UserId::parse("page_token", cursor).map_err(|_| invalid_page_token()))
             .transpose()?;
-        let Some(account) = find_account_row(&self.database, &roster_domain::names::AccountKey::Id(account_id)).await?
-        else {
-            return Ok(Page { items: Vec::new(), next: None });
-        };
         let size = page_size(page);
-        let mut query = users::Entity::find().filter(users::Column::AccountId.eq(account.id.as_str()));
+        let mut query = users::Entity::find().filter(users::Column::AccountId.eq(account_id.to_string()));
         if let Some(status) = filter.status {
             query = query.filter(users::Column::Status.eq(status.as_str()));
         }
@@ -152,7 +150,23 @@ impl SeaDirectoryStore {
             filter.store_id.map(|store_id| (role_assignments::Column::StoreId, store_id.to_string())),
             filter.group_id.map(|group_id| (role_assignments::Column::GroupId, group_id.to_string())),
         ];
-        let mut assignment_filters = assignment_filters.into_iter().flatten();
+        let mut assignment_filters = assignment_filters.into_iter().flatten().peekable();
+        if assignment_filters.peek().is_none() {
+            // The account's users in id order are a range of the (account_id,
+            // id) index. Said as a row comparison, which only that index can
+            // serve, so that the planner starts there rather than walking the
+            // primary key past every other account's users, which on the
+            // first page (no `id >` bound) it otherwise does when one account
+            // holds most users (issue 6).
+            let from = after.as_ref().map(ToString::to_string).unwrap_or_default();
+            query = query.filter(
+                Expr::tuple([
+                    Expr::col((users::Entity, users::Column::AccountId)).into(),
+                    Expr::col((users::Entity, users::Column::Id)).into(),
+                ])
+                .gt(Expr::tuple([Expr::val(account_id.to_string()).into(), Expr::val(from).into()])),
+            );
+        }
         if let Some((column, value)) = assignment_filters.next() {
             let assigned = role_assignments::Entity::belongs_to(users::Entity)
                 .from(role_assignments::Column::UserId)
@@ -186,12 +200,21 @@ impl SeaDirectoryStore {
         if let Some(after) = after {
             query = query.filter(users::Column::Id.gt(after.to_string()));
         }
-        let mut rows = query
-            .order_by_asc(users::Column::Id)
-            .limit(size + 1)
-            .all(&self.database)
-            .await
-            .map_err(failed("listing users"))?;
+        // The account row (for its owner) and the page do not depend on each
+        // other: one round trip for both.
+        let account_key = roster_domain::names::AccountKey::Id(account_id);
+        let (account, rows) = tokio::try_join!(find_account_row(&self.database, &account_key), async {
+            query
+                .order_by_asc(users::Column::Id)
+                .limit(size + 1)
+                .all(&self.database)
+                .await
+                .map_err(failed("listing users"))
+        })?;
+        let Some(account) = account else {
+            return Ok(Page { items: Vec::new(), next: None });
+        };
+        let mut rows = rows;
         let more = rows.len() as u64 > size;
         rows.truncate(size as usize);
         let next = if more { rows.last().map(|row| row.id.clone()) } else { None };

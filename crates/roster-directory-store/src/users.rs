@@ -23,7 +23,9 @@ use crate::changes::Changes;
 use crate::convert::{data_filters_from_row, ip_allowlist_from_row, json_text, user_from_row, user_id_from};
 use crate::entity::{accounts, users};
 use crate::error::{failed, is_foreign_key_violation, user_not_found};
-use crate::grants::{assignment_json, insert_assignments, load_grants, overrides_json, replace_overrides};
+use crate::grants::{
+    assignment_json, insert_assignments, insert_overrides, load_grants, overrides_json, replace_overrides,
+};
 use crate::passwords::record_password_history;
 use crate::profiles::{find_user_row, load_profile};
 use crate::references::check_user_grants;
@@ -76,7 +78,8 @@ pub(crate) async fn insert_new_user(
     };
     users::Entity::insert(row).exec_without_returning(transaction).await.map_err(failed("inserting a user"))?;
     insert_assignments(transaction, &account.id, &id, &user.assignments, now).await?;
-    replace_overrides(transaction, &id, &user.overrides).await?;
+    // A new user has no overrides to replace.
+    insert_overrides(transaction, &id, &user.overrides).await?;
     if let Some(hash) = &user.password_hash {
         record_password_history(transaction, &id, hash, now).await?;
     }

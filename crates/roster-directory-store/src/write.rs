@@ -21,8 +21,21 @@
 //! transaction, so a cache that compares it before answering is never
 //! stale, on any replica. A catalog write bumps every account's.
 //!
-//! Administrative writes are rare next to reads and logins, so one writer per
-//! account costs nothing that matters and keeps every rule race-free.
+//! Writes that only add users (create, copy, invite) need the account to
+//! hold still, not to be alone: on PostgreSQL they take a transaction-level
+//! advisory lock on the account in shared mode, and every other write takes
+//! the same advisory lock exclusively before its `UPDATE`. Adders therefore
+//! run beside each other (their commits share WAL flushes; uniqueness of
+//! login names and emails, R12, is the unique indexes' to keep) and never
+//! beside another write of the account, which is what every check they make
+//! (the groups and stores they assign exist) relies on. Advisory locks are
+//! heavyweight locks, queued fairly, so a stream of invitations cannot
+//! starve a waiting writer (row locks taken in shared mode could). On SQLite
+//! there is one writer anyway.
+//!
+//! Other administrative writes are rare next to reads and logins, so one
+//! writer per account costs nothing that matters and keeps every rule
+//! race-free.
 
 use roster_domain::ids::AccountId;
 use roster_domain::DomainError;
@@ -46,6 +59,36 @@ fn access_version() -> Alias {
     Alias::new("access_version")
 }
 
+/// The key of an account's advisory lock: FNV-1a of its id, the same on
+/// every replica. Two accounts sharing a key only serialise more than they
+/// need to.
+fn account_lock_key(account_id: AccountId) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in account_id.to_string().bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// Takes the account's advisory lock until the transaction ends, with
+/// `function` (`pg_advisory_xact_lock` or `pg_advisory_xact_lock_shared`).
+async fn advisory_lock(
+    transaction: &DatabaseTransaction,
+    account_id: AccountId,
+    function: &'static str,
+) -> Result<(), DomainError> {
+    transaction
+        .execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            format!("SELECT {function}($1)"),
+            [account_lock_key(account_id).into()],
+        ))
+        .await
+        .map_err(failed("locking an account"))?;
+    Ok(())
+}
+
 impl SeaDirectoryStore {
     /// Begins a transaction holding `account_id`'s write lock, with the
     /// account's access version bumped, and returns it with the account row
@@ -61,12 +104,24 @@ impl SeaDirectoryStore {
     /// As [`Self::begin_account_write`], for writes that only add users
     /// (create, copy, invite): the version stays, because no cache holds
     /// anything about a user before it exists (caches keep no negative
-    /// answers), so caches stay warm while users are added in bulk.
+    /// answers), so caches stay warm while users are added in bulk. On
+    /// PostgreSQL the lock is shared with other adders (see the module's
+    /// documentation).
     pub(crate) async fn begin_adding_users(
         &self,
         account_id: AccountId,
     ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
-        self.lock_account(account_id, 0).await
+        if self.database.get_database_backend() != DatabaseBackend::Postgres {
+            return self.lock_account(account_id, 0).await;
+        }
+        let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
+        advisory_lock(&transaction, account_id, "pg_advisory_xact_lock_shared").await?;
+        let row = accounts::Entity::find_by_id(account_id.to_string())
+            .one(&transaction)
+            .await
+            .map_err(failed("reading an account"))?
+            .ok_or_else(account_not_found)?;
+        Ok((transaction, row))
     }
 
     async fn lock_account(
@@ -75,6 +130,9 @@ impl SeaDirectoryStore {
         version_step: i64,
     ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
         let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
+        if self.database.get_database_backend() == DatabaseBackend::Postgres {
+            advisory_lock(&transaction, account_id, "pg_advisory_xact_lock").await?;
+        }
         let id = account_id.to_string();
         let touched = accounts::Entity::update_many()
             .col_expr(access_version(), Expr::col(access_version()).add(version_step))

@@ -92,6 +92,8 @@ conformance_suite!(
     r1_concurrent_transfers_leave_exactly_one_owner,
     r30_update_account_audits_changed_fields,
     r8_a_delete_racing_an_assignment_leaves_no_orphan,
+    r12_concurrent_user_creations_all_commit_and_a_login_is_taken_once,
+    r21_a_group_deletion_racing_user_creations_leaves_no_member_behind,
     list_account_ids_lists_every_account_in_id_order,
     r35_upgrade_password_hash_replaces_only_the_verified_hash,
     r35_a_password_change_racing_an_upgrade_always_wins,

@@ -5,10 +5,16 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use roster_directory_store::SeaDirectoryStore;
+use roster_domain::ids::{AccountId, GroupId, StoreId};
+use roster_domain::paging::PageRequest;
+use roster_domain::repository::UserRepository;
+use roster_domain::users::UserFilter;
 use roster_e2e::cluster::with_bearer;
 use roster_e2e::Cluster;
 use roster_proto::directory::v1::user_service_client::UserServiceClient;
 use roster_proto::directory::v1::ListUsersRequest;
+use roster_proto::session::v1::ValidateSessionRequest;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use super::invite;
@@ -125,6 +131,55 @@ async fn measure(
     .await
 }
 
+/// What a ListUsers call costs besides its own queries: the store's
+/// `list_users` alone, in the benchmark process over the same database, at
+/// the same concurrency (what the RPC adds on top is authentication, the
+/// access check and the wire).
+async fn measure_in_process(
+    cluster: &Cluster,
+    loaded: &Loaded,
+    listing: &Listing,
+    duration: Duration,
+) -> anyhow::Result<(Latencies, f64)> {
+    let store = SeaDirectoryStore::connect(&cluster.database_url).await?;
+    let account_id = AccountId::parse("account_id", &loaded.shape.account_id)?;
+    let request = &listing.request;
+    let filter = UserFilter {
+        group_id: (!request.group_id.is_empty()).then(|| GroupId::parse("group_id", &request.group_id)).transpose()?,
+        store_id: (!request.store_id.is_empty()).then(|| StoreId::parse("store_id", &request.store_id)).transpose()?,
+        ..UserFilter::default()
+    };
+    let after = if request.page_token.is_empty() {
+        None
+    } else {
+        Some(String::from_utf8(URL_SAFE_NO_PAD.decode(&request.page_token)?)?)
+    };
+    let page = PageRequest { size: PAGE_SIZE as u32, after };
+    drive(IN_FLIGHT, duration, move |_, _| {
+        let (store, filter, page) = (store.clone(), filter.clone(), page.clone());
+        async move {
+            store.list_users(account_id, &filter, &page).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// The directory's authentication of each call: the broker's
+/// ValidateSession of the caller's token, at the same concurrency.
+async fn measure_validation(cluster: &Cluster, token: &str, duration: Duration) -> anyhow::Result<(Latencies, f64)> {
+    let sessions = cluster.sessions().await;
+    let token = token.to_owned();
+    drive(IN_FLIGHT, duration, move |_, _| {
+        let (mut sessions, token) = (sessions.clone(), token.clone());
+        async move {
+            sessions.validate_session(ValidateSessionRequest { token, ..Default::default() }).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
 pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<ScenarioResults> {
     let small = load(options, cluster, "bench-scale-small", scaled(options, 10_000, 100), 1).await?;
     let large = load(options, cluster, "bench-scale-large", scaled(options, 1_000_000, 1_000), 2).await?;
@@ -135,6 +190,7 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
     for (small_listing, large_listing) in small_listings.iter().zip(&large_listings) {
         let at_small = measure(cluster, &small, small_listing, duration).await?;
         let at_large = measure(cluster, &large, large_listing, duration).await?;
+        let in_process = measure_in_process(cluster, &large, large_listing, duration).await?;
         let (small_p50, large_p50) = (at_small.0.quantile_micros(0.5), at_large.0.quantile_micros(0.5));
         let large_p99 = at_large.0.quantile_micros(0.99);
         let page =
@@ -161,6 +217,15 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
             at_large,
             format!("p50 {:.2}× the small account's", large_p50 as f64 / small_p50.max(1) as f64),
         ));
+        results.measurements.push(measurement(
+            5,
+            format!(
+                "store list_users in process ({}), {} users, {IN_FLIGHT} in flight",
+                large_listing.name, large.shape.users
+            ),
+            in_process,
+            "the store's queries alone, no RPC, no authentication",
+        ));
         results.bars.push(BarCheck {
             scenario: 5,
             bar: format!("ListUsers {} p99 ≤ 20 ms at {} users", large_listing.name, large.shape.users),
@@ -177,6 +242,13 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
             reached: large_p50 <= 2 * small_p50.max(1),
         });
     }
+    let validation = measure_validation(cluster, &large.token, duration).await?;
+    results.measurements.push(measurement(
+        5,
+        format!("ValidateSession of the caller's token, {IN_FLIGHT} in flight"),
+        validation,
+        "what the directory asks the broker on each call with a bearer token",
+    ));
     let mut rates = Vec::new();
     for loaded in [&small, &large] {
         let shape = &loaded.shape;

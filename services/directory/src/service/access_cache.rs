@@ -14,12 +14,25 @@
 //! waits for a time-to-live: a change committed before a question is seen
 //! by it, as if there were no cache.
 //!
+//! Version reads are coalesced per account ([`VersionReads`]): a question
+//! waits for the next read of the version that *starts after it arrived*,
+//! and every question that arrived while one read was in flight shares the
+//! read that follows it. A read that started after a question arrived sees
+//! every commit made before that question, so sharing it keeps the promise
+//! above exactly, while under load the database answers one version read
+//! per round trip and account instead of one per question (issue 6,
+//! scenario 4).
+//!
 //! Bounds: at most [`MAX_ACCOUNTS`] accounts and [`MAX_USERS_PER_ACCOUNT`]
 //! users' grants per account (a full map is emptied, not grown); resolved
 //! permissions are not kept (`resolve` is cheap next to their size).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::watch;
 
 use roster_domain::access::UserGrants;
 use roster_domain::account::UserStatus;
@@ -47,13 +60,83 @@ pub struct CachedAccount {
     users: Mutex<HashMap<UserId, Arc<CachedUser>>>,
 }
 
+/// What one version read answered, shared by every question it serves.
+type VersionRead = Result<Option<i64>, Arc<DomainError>>;
+
+/// One account's version reads: at most one in flight, and at most one
+/// batch of questions waiting for the next.
+#[derive(Debug, Default)]
+struct VersionReads {
+    /// The batch waiting for a read that has not started yet; joining it is
+    /// safe, since its read will start after the joiner arrived.
+    next: Mutex<Option<watch::Receiver<Option<VersionRead>>>>,
+    /// Held for the whole of a read.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl VersionReads {
+    /// The answer of a read (`start()`) that starts after this call began:
+    /// the batch waiting for the next read is joined, or a new one opened.
+    /// The read runs in a task of its own, so a question that is cancelled
+    /// does not strand the others waiting on its read.
+    async fn read<Start>(self: &Arc<Self>, start: Start) -> Result<Option<i64>, DomainError>
+    where
+        Start: FnOnce() -> BoxFuture<'static, Result<Option<i64>, DomainError>> + Send + 'static,
+    {
+        let mut answer = {
+            let mut next = self.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match next.as_ref() {
+                Some(batch) => batch.clone(),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    *next = Some(receiver.clone());
+                    let reads = Arc::clone(self);
+                    tokio::spawn(async move {
+                        let _reading = reads.reading.lock().await;
+                        // From here on, newcomers wait for the read after this one.
+                        reads.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+                        let read = start().await.map_err(Arc::new);
+                        sender.send_replace(Some(read));
+                    });
+                    receiver
+                }
+            }
+        };
+        let read = answer
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| DomainError::internal("reading the access version", "the version read was dropped"))?
+            .clone();
+        match read {
+            Some(read) => read.map_err(shared_error),
+            None => Err(DomainError::internal("reading the access version", "no answer")),
+        }
+    }
+}
+
 /// The cache; cloning shares it.
 #[derive(Debug, Clone, Default)]
 pub struct AccessCache {
     accounts: Arc<Mutex<HashMap<AccountId, Arc<CachedAccount>>>>,
+    /// Coalesced reads of each account's access version.
+    versions: Arc<Mutex<HashMap<AccountId, Arc<VersionReads>>>>,
     /// One snapshot load at a time: a version change under load costs one
     /// reload, not one per request in flight.
     loading: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A failed version read, for each question it served: unavailable stays
+/// unavailable (the caller may retry); anything else is internal. The cause
+/// is kept for the logs.
+fn shared_error(error: Arc<DomainError>) -> DomainError {
+    let dependency = match &*error {
+        DomainError::Unavailable { dependency, .. } => Some(*dependency),
+        _ => None,
+    };
+    match dependency {
+        Some(dependency) => DomainError::unavailable(dependency, error),
+        None => DomainError::internal("reading the access version", error),
+    }
 }
 
 fn account_not_found() -> DomainError {
@@ -77,14 +160,37 @@ impl AccessCache {
         accounts.insert(account_id, entry);
     }
 
+    fn version_reads(&self, account_id: AccountId) -> Arc<VersionReads> {
+        let mut versions = self.versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if versions.len() >= MAX_ACCOUNTS && !versions.contains_key(&account_id) {
+            // Reads in flight finish on their own; the next ones start anew.
+            versions.clear();
+        }
+        Arc::clone(versions.entry(account_id).or_default())
+    }
+
+    /// The account's access version as read by a read that started after
+    /// this call began (see the module's documentation); `None` for an
+    /// unknown account.
+    async fn access_version(
+        &self,
+        repository: &Arc<dyn DirectoryRepository>,
+        account_id: AccountId,
+    ) -> Result<Option<i64>, DomainError> {
+        let repository = Arc::clone(repository);
+        self.version_reads(account_id)
+            .read(move || async move { repository.access_version(account_id).await }.boxed())
+            .await
+    }
+
     /// The account's facts as of its current access version; `NotFound`
     /// (`ACCOUNT_NOT_FOUND`) for an unknown account.
     pub async fn account(
         &self,
-        repository: &dyn DirectoryRepository,
+        repository: &Arc<dyn DirectoryRepository>,
         account_id: AccountId,
     ) -> Result<Arc<CachedAccount>, DomainError> {
-        let version = repository.access_version(account_id).await?.ok_or_else(account_not_found)?;
+        let version = self.access_version(repository, account_id).await?.ok_or_else(account_not_found)?;
         if let Some(entry) = self.current(account_id, version) {
             return Ok(entry);
         }
@@ -121,5 +227,109 @@ impl CachedAccount {
         }
         users.insert(user_id, Arc::clone(&cached));
         Ok(Some(cached))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// Reads whose answers the test hands out one at a time.
+    #[derive(Default)]
+    struct Gated {
+        started: AtomicUsize,
+        gates: Mutex<Vec<oneshot::Sender<Result<Option<i64>, DomainError>>>>,
+    }
+
+    impl Gated {
+        fn start(self: &Arc<Self>) -> impl FnOnce() -> BoxFuture<'static, Result<Option<i64>, DomainError>> {
+            let gated = Arc::clone(self);
+            move || {
+                let (sender, receiver) = oneshot::channel();
+                gated.gates.lock().unwrap().push(sender);
+                gated.started.fetch_add(1, Ordering::SeqCst);
+                async move { receiver.await.unwrap_or(Ok(None)) }.boxed()
+            }
+        }
+
+        async fn wait_for_reads(&self, count: usize) {
+            while self.started.load(Ordering::SeqCst) < count {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+
+        fn answer(&self, read: Result<Option<i64>, DomainError>) {
+            let gate = self.gates.lock().unwrap().remove(0);
+            gate.send(read).ok();
+        }
+    }
+
+    fn ask(reads: &Arc<VersionReads>, gated: &Arc<Gated>) -> tokio::task::JoinHandle<Result<Option<i64>, DomainError>> {
+        let (reads, start) = (Arc::clone(reads), gated.start());
+        tokio::spawn(async move { reads.read(start).await })
+    }
+
+    /// Yields until spawned questions have joined their batch.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn questions_arriving_during_a_read_share_the_next_read_not_that_one() {
+        let (reads, gated) = (Arc::new(VersionReads::default()), Arc::new(Gated::default()));
+        let first = ask(&reads, &gated);
+        gated.wait_for_reads(1).await;
+        // These arrive while the first read is in flight: a change committed
+        // just before them may be missing from it, so they wait for the next.
+        let later: Vec<_> = (0..5).map(|_| ask(&reads, &gated)).collect();
+        settle().await;
+        assert_eq!(gated.started.load(Ordering::SeqCst), 1, "one read at a time per account");
+        gated.answer(Ok(Some(1)));
+        assert_eq!(first.await.unwrap().unwrap(), Some(1));
+        gated.wait_for_reads(2).await;
+        gated.answer(Ok(Some(2)));
+        for question in later {
+            assert_eq!(question.await.unwrap().unwrap(), Some(2));
+        }
+        assert_eq!(gated.started.load(Ordering::SeqCst), 2, "five questions, one read");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_fails_every_question_it_serves_and_the_next_read_starts_afresh() {
+        let (reads, gated) = (Arc::new(VersionReads::default()), Arc::new(Gated::default()));
+        let first = ask(&reads, &gated);
+        gated.wait_for_reads(1).await;
+        gated.answer(Ok(Some(1)));
+        first.await.unwrap().unwrap();
+        let questions: Vec<_> = (0..3).map(|_| ask(&reads, &gated)).collect();
+        gated.wait_for_reads(2).await;
+        settle().await;
+        gated.answer(Err(DomainError::unavailable("database", "connection refused")));
+        for question in questions {
+            let error = question.await.unwrap().unwrap_err();
+            assert_eq!(error.code(), roster_domain::ErrorCode::Unavailable);
+        }
+        let after = ask(&reads, &gated);
+        gated.wait_for_reads(3).await;
+        gated.answer(Ok(Some(4)));
+        assert_eq!(after.await.unwrap().unwrap(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_question_does_not_strand_the_others_on_its_read() {
+        let (reads, gated) = (Arc::new(VersionReads::default()), Arc::new(Gated::default()));
+        let opener = ask(&reads, &gated);
+        let joiner = ask(&reads, &gated);
+        gated.wait_for_reads(1).await;
+        opener.abort();
+        gated.answer(Ok(Some(7)));
+        assert_eq!(joiner.await.unwrap().unwrap(), Some(7));
     }
 }

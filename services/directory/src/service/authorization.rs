@@ -3,8 +3,8 @@
 //! permissions per scope.
 //!
 //! A hot path: one question costs one read of the account's access version
-//! when the access cache (`super::access_cache`) holds the account and the
-//! subject; otherwise the account's access snapshot and the subject's grants
+//! (shared with the questions that arrive beside it) when the access cache
+//! (`super::access_cache`) holds the account and the subject; otherwise the account's access snapshot and the subject's grants
 //! and user row (`UserGrants` do not say whether a user is blocked) are read
 //! and kept. Nothing is audited (these are reads). Internal services have no
 //! user, so `admin_scope` does not apply: `asker_of` and
@@ -110,7 +110,7 @@ impl Directory {
     ) -> Result<(Arc<AccessSnapshot>, Subject), DomainError> {
         let asker = asker_of(caller, account_id)?;
         let asking_user = asking_user_to_check(asker, subject);
-        let account = self.access.account(self.repository.as_ref(), account_id).await?;
+        let account = self.access.account(&self.repository, account_id).await?;
         if let Some(asking_user) = asking_user {
             let asker = account.user(self.repository.as_ref(), asking_user).await?.ok_or_else(|| {
                 DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists")
@@ -167,7 +167,7 @@ impl Directory {
             return Ok(false);
         };
         let (account, store) = futures::try_join!(
-            self.access.account(self.repository.as_ref(), account_id),
+            self.access.account(&self.repository, account_id),
             self.repository.find_store(account_id, store_id)
         )?;
         let snapshot = &account.snapshot;

@@ -5,6 +5,7 @@
 mod access_changes;
 mod credentials;
 mod principal;
+mod replicas;
 mod session_events;
 
 use std::collections::BTreeSet;
@@ -218,6 +219,12 @@ impl Harness {
             login,
         );
         Self { directory, broker, _data: data }
+    }
+
+    /// A second directory replica over the same database: everything
+    /// shared but the access cache, as in another process.
+    pub fn replica(&self) -> Directory {
+        Directory { access: super::access_cache::AccessCache::default(), ..self.directory.clone() }
     }
 
     /// What the directory told the broker since the last look.
