@@ -76,8 +76,7 @@ impl Application {
             lazy_channel(&settings.directory_url)?,
             OutgoingInterceptor::internal(internal_token.clone()),
         ));
-        let access =
-            Arc::new(AccessCache::new(Arc::new(directory.clone()), Duration::from_secs(settings.access_cache_seconds)));
+        let access = AccessCache::new(Arc::new(directory.clone()), Duration::from_secs(settings.access_cache_seconds));
         // Subscribed before the first request: no change is missed.
         tokio::spawn(follow_feed(store.subscribe(), access.clone()));
         let audit = AuditTrail::start(directory.clone());

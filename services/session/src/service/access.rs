@@ -17,11 +17,14 @@
 //! - While the feed is down ([`AccessCache::distrust`]) nothing is cached:
 //!   every validation asks the directory, since no invalidation could arrive.
 //! - Entries also age out after a time-to-live, a safety net for a change
-//!   whose notification never left the directory.
+//!   whose notification never left the directory. Past half of it, an entry
+//!   still answers but is fetched again in the background, so a user
+//!   validated steadily never waits for the directory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
-use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -69,6 +72,8 @@ const INSERTS_BETWEEN_SWEEPS: usize = 4096;
 struct CachedAccess {
     access: Arc<PrincipalAccess>,
     fetched_at: Instant,
+    /// A background refresh of this entry is running (see [`AccessCache::get`]).
+    refreshing: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +100,8 @@ struct CacheState {
 /// Per-user access, shared by every request of one broker replica.
 #[derive(Debug)]
 pub struct AccessCache {
+    /// Itself, for the background refreshes it starts.
+    me: Weak<AccessCache>,
     source: Arc<dyn AccessSource>,
     time_to_live: Duration,
     state: RwLock<CacheState>,
@@ -103,7 +110,7 @@ pub struct AccessCache {
 impl AccessCache {
     /// A cache that trusts its feed from the start (the in-process store's
     /// feed cannot fail; a Redis feed reports `FeedLost` if it does).
-    pub fn new(source: Arc<dyn AccessSource>, time_to_live: Duration) -> Self {
+    pub fn new(source: Arc<dyn AccessSource>, time_to_live: Duration) -> Arc<Self> {
         let state = CacheState {
             trusted: true,
             epoch: 0,
@@ -112,7 +119,7 @@ impl AccessCache {
             accounts: HashMap::new(),
             inserts_since_sweep: 0,
         };
-        Self { source, time_to_live, state: RwLock::new(state) }
+        Arc::new_cyclic(|me| Self { me: me.clone(), source, time_to_live, state: RwLock::new(state) })
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, CacheState> {
@@ -156,26 +163,68 @@ impl AccessCache {
         if entries.invalidated_at > ticket.sequence {
             return;
         }
-        entries.users.insert(user_id, CachedAccess { access, fetched_at: Instant::now() });
+        let cached = CachedAccess { access, fetched_at: Instant::now(), refreshing: AtomicBool::new(false) };
+        entries.users.insert(user_id, cached);
     }
 
-    fn cached(&self, account_id: AccountId, user_id: UserId) -> Option<Arc<PrincipalAccess>> {
+    /// The cached access, if younger than the time-to-live, and whether the
+    /// caller should start refreshing it (past half its life, and nobody
+    /// refreshing it yet).
+    fn cached(&self, account_id: AccountId, user_id: UserId) -> Option<(Arc<PrincipalAccess>, bool)> {
         let state = self.state.read().ok()?;
         if !state.trusted {
             return None;
         }
         let cached = state.accounts.get(&account_id)?.users.get(&user_id)?;
-        (cached.fetched_at.elapsed() < self.time_to_live).then(|| cached.access.clone())
+        let age = cached.fetched_at.elapsed();
+        if age >= self.time_to_live {
+            return None;
+        }
+        let refresh = age >= self.time_to_live / 2 && !cached.refreshing.swap(true, Ordering::AcqRel);
+        Some((cached.access.clone(), refresh))
+    }
+
+    /// Fetches the user's access again in the background and keeps it (under
+    /// a ticket, like any fetch), so that a user validated steadily never
+    /// waits for the directory when the entry would have expired; a
+    /// directory slowed by a login storm then slows no validation (issue 6,
+    /// scenario 3).
+    fn refresh_in_background(&self, account_id: AccountId, user_id: UserId) {
+        let Some(cache) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let ticket = cache.ticket();
+            match cache.source.principal_access(account_id, user_id).await {
+                Ok(Some(access)) => cache.insert(ticket, account_id, user_id, Arc::new(access)),
+                // Gone: the next validation asks the directory and hears so.
+                Ok(None) => cache.forget_user(account_id, user_id),
+                // The entry stays until its time-to-live; then validation
+                // asks the directory itself.
+                Err(error) => tracing::debug!(%error, "refreshing a user's cached access failed"),
+            }
+        });
+    }
+
+    fn forget_user(&self, account_id: AccountId, user_id: UserId) {
+        let mut state = self.write();
+        if let Some(entries) = state.accounts.get_mut(&account_id) {
+            entries.users.remove(&user_id);
+        }
     }
 
     /// The user's access: cached, or fetched from the directory (and kept).
-    /// `None` when the user or the account is gone.
+    /// `None` when the user or the account is gone. An entry past half its
+    /// time-to-live is still answered, and refreshed in the background.
     pub async fn get(
         &self,
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<Option<Arc<PrincipalAccess>>, DomainError> {
-        if let Some(access) = self.cached(account_id, user_id) {
+        if let Some((access, refresh)) = self.cached(account_id, user_id) {
+            if refresh {
+                self.refresh_in_background(account_id, user_id);
+            }
             return Ok(Some(access));
         }
         let ticket = self.ticket();
@@ -250,7 +299,7 @@ mod tests {
         }
     }
 
-    fn cache(source: &Arc<CountingSource>) -> AccessCache {
+    fn cache(source: &Arc<CountingSource>) -> Arc<AccessCache> {
         AccessCache::new(source.clone(), Duration::from_secs(60))
     }
 
@@ -339,6 +388,31 @@ mod tests {
         cache.get(account, user).await.unwrap();
         cache.get(account, user).await.unwrap();
         assert_eq!(fetches(&source), 2);
+    }
+
+    #[tokio::test]
+    async fn past_half_its_life_an_entry_still_answers_and_is_refreshed_once_in_the_background() {
+        let source = Arc::new(CountingSource::default());
+        let cache = AccessCache::new(source.clone(), Duration::from_millis(400));
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        let first = cache.get(account, user).await.unwrap().unwrap();
+        assert_eq!(fetches(&source), 1);
+        tokio::time::sleep(Duration::from_millis(220)).await;
+
+        // Past half of 400 ms: answered from the entry at once, several
+        // times, with one refresh started behind.
+        for _ in 0..3 {
+            assert_eq!(cache.get(account, user).await.unwrap().unwrap(), first);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while fetches(&source) < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(fetches(&source), 2, "exactly one background refresh");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let refreshed = cache.get(account, user).await.unwrap().unwrap();
+        assert_eq!(refreshed.group_names, vec!["fetch 2".to_owned()], "the refreshed answer is kept");
+        assert_eq!(fetches(&source), 2, "and answered without another fetch");
     }
 
     #[tokio::test]
