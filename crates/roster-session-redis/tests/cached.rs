@@ -9,28 +9,13 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use roster_domain::ids::{AccountId, UserId};
+use roster_session_core::conformance::answer_once_ended_within_a_second;
 use roster_session_core::{CachedSessionStore, CredentialKey, EndReason, SessionStore, SessionToken, Validation};
 use roster_session_redis::RedisSessionStore;
 
 async fn replica(prefix: &str) -> CachedSessionStore<RedisSessionStore> {
     let store = RedisSessionStore::connect(&common::test_redis_url(), prefix).await.expect("redis is reachable");
     CachedSessionStore::new(Arc::new(store), 1_000)
-}
-
-/// Validates until the answer is not `Active`, for at most one second.
-async fn answer_within_a_second(
-    store: &dyn SessionStore,
-    token: &SessionToken,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Validation {
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(1);
-    loop {
-        let answer = store.validate(token, now).await.expect("validate");
-        if !matches!(answer, Validation::Active(_)) || tokio::time::Instant::now() > deadline {
-            return answer;
-        }
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +32,7 @@ async fn r36_r41_ends_through_one_replica_reach_the_other_replicas_cache() {
     assert!(matches!(this.validate(&token, now).await.unwrap(), Validation::Active(_)));
     assert_eq!(this.cache().len(), 1, "the live session is cached");
     other.open(&SessionToken::issue(&credential), common::new_session(credential, now)).await.unwrap();
-    assert_eq!(answer_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Replaced));
+    assert_eq!(answer_once_ended_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Replaced));
 
     // Logged out and revoked through the other replica.
     let credential = CredentialKey::new(AccountId::generate(), UserId::generate());
@@ -55,14 +40,14 @@ async fn r36_r41_ends_through_one_replica_reach_the_other_replicas_cache() {
     this.open(&token, common::new_session(credential, start)).await.unwrap();
     assert!(matches!(this.validate(&token, now).await.unwrap(), Validation::Active(_)));
     other.logout(&token, now).await.unwrap();
-    assert_eq!(answer_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::LoggedOut));
+    assert_eq!(answer_once_ended_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::LoggedOut));
 
     let credential = CredentialKey::new(AccountId::generate(), UserId::generate());
     let token = SessionToken::issue(&credential);
     other.open(&token, common::new_session(credential, start)).await.unwrap();
     assert!(matches!(this.validate(&token, now).await.unwrap(), Validation::Active(_)));
     other.revoke_credential(&credential, "user_blocked", now).await.unwrap();
-    assert_eq!(answer_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Revoked));
+    assert_eq!(answer_once_ended_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Revoked));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,10 @@
 //! The validation cache: the conformance suite every store passes, and what
 //! only a cache can get wrong (answers outliving an end, a race, a lost feed).
 
-use std::time::Duration as StdDuration;
-
 use chrono::Duration;
 
 use super::*;
+use crate::conformance::answer_once_ended_within_a_second;
 use crate::memory::InMemorySessionStore;
 use crate::model::EndReason;
 
@@ -48,19 +47,6 @@ async fn active(store: &dyn SessionStore, token: &SessionToken, now: DateTime<Ut
     match store.validate(token, now).await.expect("validate") {
         Validation::Active(session) => session,
         other => panic!("expected a live session, got {other:?}"),
-    }
-}
-
-/// Validates until the answer is not `Active`, for at most one second (R38's
-/// bound; the feed normally takes microseconds).
-async fn ended_within_a_second(store: &dyn SessionStore, token: &SessionToken, now: DateTime<Utc>) -> Validation {
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(1);
-    loop {
-        let answer = store.validate(token, now).await.expect("validate");
-        if !matches!(answer, Validation::Active(_)) || tokio::time::Instant::now() > deadline {
-            return answer;
-        }
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
 }
 
@@ -119,12 +105,12 @@ async fn r36_r38_an_end_through_another_replica_reaches_this_one_through_the_fee
     let (token, credential) = open(&this, t0()).await;
     active(&this, &token, now).await;
     other.open(&SessionToken::issue(&credential), new_session(credential, now)).await.expect("open");
-    assert_eq!(ended_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Replaced));
+    assert_eq!(answer_once_ended_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Replaced));
 
     let (token, credential) = open(&this, t0()).await;
     active(&this, &token, now).await;
     other.revoke_credential(&credential, "user_blocked", now).await.expect("revoke");
-    assert_eq!(ended_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Revoked));
+    assert_eq!(answer_once_ended_within_a_second(&this, &token, now).await, Validation::Ended(EndReason::Revoked));
 }
 
 #[tokio::test]
