@@ -49,6 +49,7 @@ impl HashingThreads {
 
 fn work(jobs: &Mutex<Receiver<Job>>, niceness: i32) {
     lower_priority(niceness);
+    crate::password::keep_argon2_memory_on_this_thread();
     loop {
         // Only one thread waits on the receiver at a time; the others wait
         // for the lock. Either way they sleep.
@@ -103,6 +104,8 @@ mod tests {
         assert_eq!(name.as_deref(), Some("roster-argon2-0"));
         assert_eq!(threads.run(|| -> u8 { panic!("a job panics") }).await, None);
         assert_eq!(threads.run(|| 7).await, Some(7), "the only thread survived the panic");
+        assert_eq!(threads.run(crate::password::keeps_argon2_memory).await, Some(true));
+        assert!(!crate::password::keeps_argon2_memory(), "only the hashing threads keep argon2's memory");
     }
 
     #[cfg(target_os = "linux")]

@@ -5,12 +5,13 @@
 //! [`HashingPool`], off the async runtime's worker threads, behind a bound so
 //! that a login storm cannot starve everything else.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash as ParsedHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash as ParsedHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -148,11 +149,21 @@ impl PasswordHasher {
 
     /// Hashes with a fresh random salt. Blocks for tens of milliseconds.
     pub fn hash_blocking(&self, password: &Password) -> Result<PasswordHash, DomainError> {
+        let failed =
+            |error: argon2::password_hash::Error| DomainError::internal("hashing a password", error.to_string());
         let salt = SaltString::generate(&mut OsRng);
-        self.argon2()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|hash| PasswordHash(hash.to_string()))
-            .map_err(|error| DomainError::internal("hashing a password", error.to_string()))
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(failed)?;
+        let output_len = self.params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let output = self.run(&self.argon2(), password, salt_bytes, output_len).map_err(failed)?;
+        let phc = ParsedHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(failed)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(PasswordHash(phc.to_string()))
     }
 
     /// Verifies against a stored hash (its own parameters apply), or against
@@ -166,8 +177,62 @@ impl PasswordHasher {
         let Ok(parsed) = ParsedHash::new(hash.as_phc()) else {
             return false;
         };
-        let matches = self.argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        let matches = self.verify_parsed(password, &parsed).unwrap_or(false);
         matches && is_real
+    }
+
+    /// What argon2's `PasswordVerifier` does (the stored algorithm, version
+    /// and parameters, an absent version read as argon2's default; the
+    /// digests compared in constant time), on this thread's kept memory.
+    fn verify_parsed(
+        &self,
+        password: &Password,
+        parsed: &ParsedHash<'_>,
+    ) -> Result<bool, argon2::password_hash::Error> {
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Ok(false);
+        };
+        let algorithm = Algorithm::try_from(parsed.algorithm)?;
+        let version = parsed.version.map(Version::try_from).transpose()?.unwrap_or_default();
+        let params = Params::try_from(parsed)?;
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+        let computed = self.run(&Argon2::new(algorithm, version, params), password, salt_bytes, expected.len())?;
+        Ok(computed == expected)
+    }
+
+    /// One argon2 computation. On a thread that keeps its memory
+    /// ([`keep_argon2_memory_on_this_thread`]) the blocks are reused from
+    /// the previous one, up to this hasher's own cost; anywhere else, and
+    /// for a stored hash costlier than that, they are allocated for the
+    /// call, as argon2 itself does.
+    fn run(
+        &self,
+        argon2: &Argon2<'_>,
+        password: &Password,
+        salt: &[u8],
+        output_len: usize,
+    ) -> Result<Output, argon2::password_hash::Error> {
+        let blocks = argon2.params().block_count();
+        let hash = |memory: &mut [Block]| {
+            Output::init_with(output_len, |out| {
+                Ok(argon2.hash_password_into_with_memory(password.expose().as_bytes(), salt, out, memory)?)
+            })
+        };
+        if blocks <= self.params.block_count() {
+            let kept = KEPT_MEMORY.with(|kept| {
+                let mut kept = kept.try_borrow_mut().ok()?;
+                let memory = kept.as_mut()?;
+                if memory.len() < blocks {
+                    memory.resize(blocks, Block::default());
+                }
+                Some(hash(&mut memory[..blocks]))
+            });
+            if let Some(result) = kept {
+                return result;
+            }
+        }
+        hash(&mut vec![Block::default(); blocks])
     }
 
     /// Whether `stored` is weaker than what this hasher makes (R35: such
@@ -194,6 +259,36 @@ impl PasswordHasher {
             || params.t_cost() < self.params.t_cost()
             || params.p_cost() < self.params.p_cost()
     }
+}
+
+thread_local! {
+    /// argon2's working memory, kept between computations on the threads
+    /// that asked for it (the hashing pool's): `None` elsewhere.
+    static KEPT_MEMORY: RefCell<Option<Vec<Block>>> = const { RefCell::new(None) };
+}
+
+/// Makes the calling thread keep argon2's working memory (the configured
+/// memory cost, 19 MiB by default) from one computation to the next,
+/// instead of allocating and freeing it each time. For the few long-lived
+/// threads that do nothing but hash ([`HashingThreads`]): freed memory of
+/// that size went back to the kernel, so each computation paid for page
+/// faults and zeroing of every page (issue 6, scenario 2: about 2,000
+/// faults per login; logins per second rose by a fifth without them). What
+/// stays in the memory
+/// between computations is argon2's internal state, which freed memory
+/// held as well until reused; the password itself is never in it.
+pub fn keep_argon2_memory_on_this_thread() {
+    KEPT_MEMORY.with(|kept| {
+        if let Ok(mut kept) = kept.try_borrow_mut() {
+            kept.get_or_insert_with(Vec::new);
+        }
+    });
+}
+
+/// Whether the calling thread keeps argon2's memory, for tests.
+#[cfg(test)]
+pub(crate) fn keeps_argon2_memory() -> bool {
+    KEPT_MEMORY.with(|kept| kept.borrow().is_some())
 }
 
 /// Runs password hashing on its own threads ([`HashingThreads`]), at most
@@ -257,6 +352,8 @@ impl HashingPool {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
     use super::*;
 
     fn cheap_hasher() -> PasswordHasher {
@@ -307,6 +404,48 @@ mod tests {
         let salt = SaltString::generate(&mut OsRng);
         let hash = Argon2::new(algorithm, version, params).hash_password(b"correct horse battery", &salt).unwrap();
         PasswordHash(hash.to_string())
+    }
+
+    /// The hasher computes on its own (kept) memory; what it makes and what
+    /// it accepts must be exactly argon2's, on a thread that keeps its
+    /// memory and on one that does not, for hashes cheaper and costlier
+    /// than its own cost, one after the other on the same memory.
+    #[test]
+    fn r35_hashing_on_kept_memory_agrees_with_argon2_both_ways() {
+        let hasher = PasswordHasher::new(Argon2Settings { memory_kib: 256, iterations: 2, parallelism: 2 }).unwrap();
+        let password = Password::for_verification("correct horse battery");
+        let wrong = Password::for_verification("correct horse batterx");
+        let check = |hasher: &PasswordHasher| {
+            let own = hasher.hash_blocking(&password).unwrap();
+            let parsed = ParsedHash::new(own.as_phc()).unwrap();
+            assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
+            assert!(Argon2::default().verify_password(b"correct horse batterx", &parsed).is_err());
+            let (id, v13) = (Algorithm::Argon2id, Version::V0x13);
+            let stored = [
+                own.clone(),
+                hash_with(id, v13, 64, 1, 1),  // less memory: a slice of the kept memory
+                hash_with(id, v13, 512, 2, 2), // more: its own memory for the call
+                hash_with(Algorithm::Argon2i, v13, 256, 2, 2), // another algorithm
+                hash_with(Algorithm::Argon2d, Version::V0x10, 128, 3, 1), // another version
+                own,
+            ];
+            for hash in &stored {
+                assert!(hasher.verify_blocking(&password, Some(hash)), "{:?}", hash.cost_summary());
+                assert!(!hasher.verify_blocking(&wrong, Some(hash)), "{:?}", hash.cost_summary());
+            }
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| check(&hasher)).join().unwrap();
+            scope
+                .spawn(|| {
+                    keep_argon2_memory_on_this_thread();
+                    check(&hasher);
+                    let kept = KEPT_MEMORY.with(|kept| kept.borrow().as_ref().map(Vec::len));
+                    assert_eq!(kept, Some(256), "kept up to the hasher's own cost, never the costlier hash's");
+                })
+                .join()
+                .unwrap();
+        });
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub fn argon2_verifications_per_second(settings: Argon2Settings, duration: Durat
             let (hasher, password, stored) =
                 (hasher.clone(), Password::for_verification(password.expose()), stored.clone());
             std::thread::spawn(move || {
+                // As the directory's hashing threads do: argon2's memory is
+                // kept from one verification to the next.
+                roster_domain::password::keep_argon2_memory_on_this_thread();
                 let mut verified = 0u64;
                 while start.elapsed() < duration {
                     assert!(hasher.verify_blocking(&password, Some(&stored)));
