@@ -4,6 +4,7 @@
 //! sees the same answer either way.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use roster_domain::access::{GroupTree, PermissionsByScope, UserGrants};
 use roster_domain::account::UserStatus;
@@ -60,11 +61,17 @@ impl Directory {
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<PrincipalAccess, DomainError> {
+        // The account's catalog and group tree from the access cache: one
+        // (shared) version read instead of reloading them for every login
+        // and every access fetch of the broker (issue 6, scenarios 2 and 3);
+        // as current as a fresh load (see `access_cache`).
         let snapshot = async {
-            self.repository.access_snapshot(account_id).await.map_err(|error| match error.code() {
-                ErrorCode::NotFound => user_not_found(),
-                _ => error,
-            })
+            let account =
+                self.access.account(&self.repository, account_id).await.map_err(|error| match error.code() {
+                    ErrorCode::NotFound => user_not_found(),
+                    _ => error,
+                })?;
+            Ok::<_, DomainError>(Arc::clone(&account.snapshot))
         };
         let (snapshot, profile) = futures::try_join!(snapshot, self.repository.user_profile(account_id, user_id))?;
         let profile = profile.ok_or_else(user_not_found)?;
