@@ -81,6 +81,29 @@ struct AccountEntries {
     /// The sequence number of the account's last invalidation.
     invalidated_at: u64,
     users: HashMap<UserId, CachedAccess>,
+    /// The distinct answers the account's users hold, at most
+    /// [`DISTINCT_ACCESS_PER_ACCOUNT`]: users with the same access (most
+    /// users of a group, with no overrides) share one copy instead of each
+    /// holding every permission name (issue 6, scenario 6: the broker's
+    /// memory at 100,000 sessions). Dropped with the account's entries.
+    distinct: Vec<Arc<PrincipalAccess>>,
+}
+
+/// Distinct answers remembered per account for sharing (see
+/// [`AccountEntries::distinct`]); beyond it an answer is kept unshared.
+const DISTINCT_ACCESS_PER_ACCOUNT: usize = 64;
+
+impl AccountEntries {
+    /// `access`, or an equal answer already held, to keep instead.
+    fn shared(&mut self, access: Arc<PrincipalAccess>) -> Arc<PrincipalAccess> {
+        if let Some(held) = self.distinct.iter().find(|held| ***held == *access) {
+            return Arc::clone(held);
+        }
+        if self.distinct.len() < DISTINCT_ACCESS_PER_ACCOUNT {
+            self.distinct.push(Arc::clone(&access));
+        }
+        access
+    }
 }
 
 #[derive(Debug)]
@@ -163,6 +186,7 @@ impl AccessCache {
         if entries.invalidated_at > ticket.sequence {
             return;
         }
+        let access = entries.shared(access);
         let cached = CachedAccess { access, fetched_at: Instant::now(), refreshing: AtomicBool::new(false) };
         entries.users.insert(user_id, cached);
     }
@@ -245,6 +269,7 @@ impl AccessCache {
         let entries = state.accounts.entry(account_id).or_default();
         entries.invalidated_at = sequence;
         entries.users.clear();
+        entries.distinct.clear();
     }
 
     /// Drops everything (messages may have been lost).
@@ -316,6 +341,28 @@ mod tests {
         let second = cache.get(account, user).await.unwrap().unwrap();
         assert_eq!(first, second);
         assert_eq!(fetches(&source), 1);
+    }
+
+    /// Users with equal access share one copy; a different answer is kept
+    /// as it is; an invalidation forgets what was shared.
+    #[test]
+    fn users_with_equal_access_share_one_copy_of_it() {
+        let cache = cache(&Arc::new(CountingSource::default()));
+        let account = AccountId::generate();
+        let users: Vec<UserId> = (0..3).map(|_| UserId::generate()).collect();
+        let access =
+            |group: &str| Arc::new(PrincipalAccess { group_names: vec![group.to_owned()], ..Default::default() });
+        let held = |user: UserId| cache.cached(account, user).unwrap().0;
+        cache.insert(cache.ticket(), account, users[0], access("staff"));
+        cache.insert(cache.ticket(), account, users[1], access("staff"));
+        cache.insert(cache.ticket(), account, users[2], access("managers"));
+        assert!(Arc::ptr_eq(&held(users[0]), &held(users[1])), "equal answers share one copy");
+        assert!(!Arc::ptr_eq(&held(users[0]), &held(users[2])));
+        assert_eq!(held(users[2]).group_names, ["managers"]);
+        let before = held(users[0]);
+        cache.invalidate(account);
+        cache.insert(cache.ticket(), account, users[0], access("staff"));
+        assert!(!Arc::ptr_eq(&held(users[0]), &before), "nothing shared survives an invalidation");
     }
 
     #[tokio::test]
