@@ -183,6 +183,16 @@ pub async fn load_account(database: &DatabaseConnection, shape: &AccountShape) -
         )
         .await?;
     }
+    // Written behind the directory's back, so bumped as every write of the
+    // account bumps it: a replica that cached the account's access (the
+    // owner's sign-up login does) must not keep answering from before the
+    // load (see the directory's `access_cache`).
+    database
+        .execute_unprepared(&format!(
+            "UPDATE accounts SET access_version = access_version + 1 WHERE id = '{}'",
+            shape.account_id
+        ))
+        .await?;
     database.execute_unprepared("ANALYZE").await?;
     Ok(())
 }
