@@ -115,7 +115,14 @@ impl SeaDirectoryStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // Statements are traced by the callers' spans; sqlx's own
             // statement log would only repeat them at INFO.
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // sqlx pings every connection it hands out, a round trip to the
+            // database on the path of every statement (and pings it again
+            // when it comes back, off that path). A connection that broke
+            // while idle instead fails the one statement that gets it
+            // (`UNAVAILABLE`, which callers retry) and is closed when it
+            // comes back (issue 6: one round trip fewer per statement).
+            .test_before_acquire(false);
         if backend == DatabaseBackend::Sqlite {
             create_sqlite_parent_directory(url)?;
             options.max_connections(SQLITE_MAX_CONNECTIONS).map_sqlx_sqlite_opts(|sqlite| {
