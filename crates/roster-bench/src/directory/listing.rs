@@ -85,9 +85,11 @@ async fn page_token(database: &DatabaseConnection, account_id: &str, page: u64) 
 async fn listings(cluster: &Cluster, loaded: &Loaded) -> anyhow::Result<(Vec<Listing>, u64)> {
     let shape = &loaded.shape;
     let base = ListUsersRequest { account_id: shape.account_id.clone(), page_size: PAGE_SIZE, ..Default::default() };
-    // The owner is listed too.
-    let pages = (shape.users + 1).div_ceil(PAGE_SIZE as u64);
-    let deep = DEEP_PAGE.min(pages);
+    // The owner is listed too. The deep page is page 10,000, or the last
+    // full page of a smaller account: a page of 50 either way, so that the
+    // sizes compare like with like (the last page of 10,001 users holds one).
+    let full_pages = (shape.users + 1) / PAGE_SIZE as u64;
+    let deep = DEEP_PAGE.min(full_pages).max(1);
     let database = sea_orm::Database::connect(&cluster.database_url).await?;
     let token = page_token(&database, &shape.account_id, deep).await?;
     database.close().await?;
