@@ -274,9 +274,9 @@ thread_local! {
 /// that size went back to the kernel, so each computation paid for page
 /// faults and zeroing of every page (issue 6, scenario 2: about 2,000
 /// faults per login; logins per second rose by a fifth without them). What
-/// stays in the memory
-/// between computations is argon2's internal state, which freed memory
-/// held as well until reused; the password itself is never in it.
+/// stays in the memory between computations is argon2's internal state,
+/// which freed memory held as well until reused; the password itself is
+/// never in it.
 pub fn keep_argon2_memory_on_this_thread() {
     KEPT_MEMORY.with(|kept| {
         if let Ok(mut kept) = kept.try_borrow_mut() {
