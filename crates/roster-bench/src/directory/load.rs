@@ -198,5 +198,12 @@ pub async fn load_account(database: &DatabaseConnection, shape: &AccountShape) -
     // same cores. Measurements start from the steady state a database
     // reaches on its own.
     database.execute_unprepared("VACUUM (ANALYZE)").await?;
+    // And checkpointed: otherwise the checkpointer writes the load's dirty
+    // pages out during the first measurement that follows (the no-op
+    // reference, usually), on the same cores. Needs a superuser or
+    // pg_checkpoint; on a server of your own without either, skipped.
+    if let Err(error) = database.execute_unprepared("CHECKPOINT").await {
+        eprintln!("  CHECKPOINT after loading skipped: {error}");
+    }
     Ok(())
 }
