@@ -107,4 +107,8 @@ impl AccessRepository for SeaDirectoryStore {
             .map_err(failed("reading the access version"))?;
         row.map(|row| row.try_get_by_index::<i64>(0)).transpose().map_err(failed("reading the access version"))
     }
+
+    fn access_freshness(&self) -> Option<std::sync::Arc<roster_domain::freshness::AccessFreshness>> {
+        self.listening_freshness()
+    }
 }

@@ -47,6 +47,7 @@ mod grants;
 mod group_rows;
 mod groups;
 mod invitations;
+mod listener;
 pub mod migration;
 mod outbox;
 mod passwords;

@@ -3,17 +3,19 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use roster_domain::clock::{SharedClock, SystemClock};
+use roster_domain::freshness::AccessFreshness;
 use roster_domain::DomainError;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
 
 use crate::convert::storable_time;
 use crate::error::{database_error, DATABASE};
+use crate::listener::{self, Listening};
 use crate::migration::run_migrations;
 
 /// Connections per process: SQLite has one writer anyway, so a few readers
@@ -32,6 +34,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SeaDirectoryStore {
     pub(crate) database: DatabaseConnection,
     clock: SharedClock,
+    /// PostgreSQL only: what this replica hears of access changes
+    /// (`crate::listener`), and registers of its own writes.
+    pub(crate) freshness: Option<Arc<AccessFreshness>>,
+    /// The listening task, started by the first `access_freshness` call.
+    listening: Arc<OnceLock<Listening>>,
 }
 
 impl fmt::Debug for SeaDirectoryStore {
@@ -140,7 +147,8 @@ impl SeaDirectoryStore {
         let database = connect_with_start_up_retries(options, backend).await?;
         run_migrations(&database).await.map_err(|error| database_error("applying migrations", error))?;
         tracing::info!(backend = ?backend, "directory database ready");
-        Ok(Self { database, clock: Arc::new(SystemClock) })
+        let freshness = (backend == DatabaseBackend::Postgres).then(|| Arc::new(AccessFreshness::new()));
+        Ok(Self { database, clock: Arc::new(SystemClock), freshness, listening: Arc::default() })
     }
 
     /// The same store reading time from `clock` (tests move a manual clock).
@@ -153,6 +161,25 @@ impl SeaDirectoryStore {
     /// go through the repository traits.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.database
+    }
+
+    /// The store's [`AccessFreshness`], listening from the first call on
+    /// (PostgreSQL; `None` on SQLite, or outside a tokio runtime).
+    pub(crate) fn listening_freshness(&self) -> Option<Arc<AccessFreshness>> {
+        let freshness = self.freshness.as_ref()?;
+        if self.listening.get().is_none() {
+            let started = listener::start(self.database.get_postgres_connection_pool().clone(), Arc::clone(freshness))?;
+            // Two first calls at once: the loser's task stops as its handle drops.
+            let _ = self.listening.set(started);
+        }
+        Some(Arc::clone(freshness))
+    }
+
+    /// Registers a write of `account` (`None`: every account's access)
+    /// with the freshness, and returns the tag its transaction carries to
+    /// the trigger (`crate::listener`); `None` on SQLite.
+    pub(crate) fn own_write(&self, account: Option<roster_domain::ids::AccountId>) -> Option<String> {
+        self.freshness.as_ref().map(|freshness| freshness.own_write(account))
     }
 
     /// Now, as stored (microseconds).

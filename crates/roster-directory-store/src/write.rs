@@ -19,7 +19,10 @@
 //! can change an account's access (groups, assignments, overrides, a user
 //! blocked or deleted, the owner, the billing level) bumps it in its own
 //! transaction, so a cache that compares it before answering is never
-//! stale, on any replica. A catalog write bumps every account's.
+//! stale, on any replica. A catalog write bumps every account's. On
+//! PostgreSQL each bump is also notified at commit (a trigger, see
+//! `crate::listener`), tagged with the write's tag so that the replica that
+//! made it knows when its own write has been heard.
 //!
 //! Writes that only add users (create, copy, invite) need the account to
 //! hold still, not to be alone: on PostgreSQL they take a transaction-level
@@ -47,6 +50,7 @@ use sea_orm::{
 
 use crate::entity::accounts;
 use crate::error::{account_not_found, failed};
+use crate::listener::TAG_SETTING;
 use crate::store::SeaDirectoryStore;
 
 /// An arbitrary, fixed key for PostgreSQL's advisory lock on the global
@@ -72,20 +76,26 @@ fn account_lock_key(account_id: AccountId) -> i64 {
 }
 
 /// Takes the account's advisory lock until the transaction ends, with
-/// `function` (`pg_advisory_xact_lock` or `pg_advisory_xact_lock_shared`).
+/// `function` (`pg_advisory_xact_lock` or `pg_advisory_xact_lock_shared`),
+/// and for a write that bumps the access version, sets its tag for the
+/// trigger that notifies the bump (`crate::listener`), in the same
+/// statement.
 async fn advisory_lock(
     transaction: &DatabaseTransaction,
     account_id: AccountId,
     function: &'static str,
+    tag: Option<String>,
 ) -> Result<(), DomainError> {
-    transaction
-        .execute(Statement::from_sql_and_values(
+    let key = account_lock_key(account_id).into();
+    let statement = match tag {
+        Some(tag) => Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            format!("SELECT {function}($1)"),
-            [account_lock_key(account_id).into()],
-        ))
-        .await
-        .map_err(failed("locking an account"))?;
+            format!("SELECT {function}($1), set_config('{TAG_SETTING}', $2, true)"),
+            [key, tag.into()],
+        ),
+        None => Statement::from_sql_and_values(DatabaseBackend::Postgres, format!("SELECT {function}($1)"), [key]),
+    };
+    transaction.execute(statement).await.map_err(failed("locking an account"))?;
     Ok(())
 }
 
@@ -115,7 +125,7 @@ impl SeaDirectoryStore {
             return self.lock_account(account_id, 0).await;
         }
         let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
-        advisory_lock(&transaction, account_id, "pg_advisory_xact_lock_shared").await?;
+        advisory_lock(&transaction, account_id, "pg_advisory_xact_lock_shared", None).await?;
         let row = accounts::Entity::find_by_id(account_id.to_string())
             .one(&transaction)
             .await
@@ -131,7 +141,11 @@ impl SeaDirectoryStore {
     ) -> Result<(DatabaseTransaction, accounts::Model), DomainError> {
         let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
         if self.database.get_database_backend() == DatabaseBackend::Postgres {
-            advisory_lock(&transaction, account_id, "pg_advisory_xact_lock").await?;
+            // Registered before anything is written: until its notification
+            // arrives, this replica's cache asks the database (see
+            // `roster_domain::freshness`).
+            let tag = if version_step == 0 { None } else { self.own_write(Some(account_id)) };
+            advisory_lock(&transaction, account_id, "pg_advisory_xact_lock", tag).await?;
         }
         let id = account_id.to_string();
         let touched = accounts::Entity::update_many()
@@ -153,15 +167,19 @@ impl SeaDirectoryStore {
     pub(crate) async fn begin_catalog_write(&self) -> Result<DatabaseTransaction, DomainError> {
         let transaction = self.database.begin().await.map_err(failed("starting a write"))?;
         let backend = self.database.get_database_backend();
-        let sql = match backend {
-            DatabaseBackend::Postgres => format!("SELECT pg_advisory_xact_lock({CATALOG_LOCK_KEY})"),
+        let statement = match (backend, self.own_write(None)) {
+            (DatabaseBackend::Postgres, Some(tag)) => Statement::from_sql_and_values(
+                backend,
+                format!("SELECT pg_advisory_xact_lock({CATALOG_LOCK_KEY}), set_config('{TAG_SETTING}', $1, true)"),
+                [tag.into()],
+            ),
+            (DatabaseBackend::Postgres, None) => {
+                Statement::from_string(backend, format!("SELECT pg_advisory_xact_lock({CATALOG_LOCK_KEY})"))
+            }
             // A write that changes nothing still takes the write lock.
-            _ => "UPDATE permissions SET description = description WHERE 1 = 0".to_owned(),
+            _ => Statement::from_string(backend, "UPDATE permissions SET description = description WHERE 1 = 0"),
         };
-        transaction
-            .execute(Statement::from_string(backend, sql))
-            .await
-            .map_err(failed("locking the permission catalog"))?;
+        transaction.execute(statement).await.map_err(failed("locking the permission catalog"))?;
         // Every account's access may change with the catalog.
         accounts::Entity::update_many()
             .col_expr(access_version(), Expr::col(access_version()).add(1))

@@ -100,3 +100,33 @@ conformance_suite!(
     r43_session_events_are_audited_on_the_session,
     r43_session_events_of_one_call_commit_together,
 );
+
+/// Backend-specific: PostgreSQL pushes access changes, SQLite does not.
+mod access_notifications {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_pushes_no_access_changes() {
+        crate::common::backends::run_on_sqlite(crate::suite::sqlite_pushes_no_access_changes).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn r38_a_change_through_another_replica_is_heard_within_a_second() {
+        crate::common::backends::run_on_postgres(
+            crate::suite::r38_a_change_through_another_replica_is_heard_within_a_second,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_own_write_is_awaited_from_its_start_until_its_notification() {
+        crate::common::backends::run_on_postgres(
+            crate::suite::an_own_write_is_awaited_from_its_start_until_its_notification,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_version_bump_by_hand_and_a_catalog_write_are_heard() {
+        crate::common::backends::run_on_postgres(crate::suite::a_version_bump_by_hand_and_a_catalog_write_are_heard)
+            .await;
+    }
+}

@@ -12,6 +12,7 @@ pub mod caller;
 pub mod clock;
 pub mod error;
 pub mod filters;
+pub mod freshness;
 pub mod groups;
 pub mod hashing_threads;
 pub mod ids;

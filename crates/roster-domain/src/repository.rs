@@ -13,6 +13,7 @@ use crate::access::{GroupTree, PermissionCatalog, RoleAssignment, UserGrants};
 use crate::account::{Account, BillingLevel, NewAccount, NewOwner, User};
 use crate::audit::{AuditOutcome, RequestContext};
 use crate::error::{DomainError, FieldViolation};
+use crate::freshness::AccessFreshness;
 use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
 use crate::ids::{AccountId, AuditEventId, GroupId, SessionId, StoreId, UserId};
 use crate::lifecycle::{InvitationRepository, MailOutbox, PasswordRepository};
@@ -235,8 +236,18 @@ pub trait AccessRepository: Send + Sync {
     /// users exists or is blocked; `None` for an unknown account. Facts read
     /// after reading version `v` are at least as new as `v`, so a cache that
     /// labels them `v` and serves them only while the version still reads
-    /// `v` is never stale (one primary-key read per question).
+    /// `v` is never stale (one primary-key read per question, or fewer with
+    /// [`Self::access_freshness`]).
     async fn access_version(&self, account_id: AccountId) -> Result<Option<i64>, DomainError>;
+
+    /// What this store hears of committed access changes without being
+    /// asked ([`AccessFreshness`]), for a cache to skip
+    /// [`Self::access_version`] while nothing changed; `None` when the
+    /// backend cannot push changes (SQLite), and every question then reads
+    /// the version. The first call starts listening.
+    fn access_freshness(&self) -> Option<std::sync::Arc<AccessFreshness>> {
+        None
+    }
 }
 
 /// Users (R7–R17, R24, R28). Every mutation writes its audit event in the

@@ -8,6 +8,7 @@ mod m20250601_000002_append_only_audit_log;
 mod m20250701_000003_login_lockout;
 mod m20261203_000001_invitations_and_mail_outbox;
 mod m20261203_000100_directory_at_scale;
+mod m20261203_000200_access_notifications;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250701_000003_login_lockout::Migration),
             Box::new(m20261203_000001_invitations_and_mail_outbox::Migration),
             Box::new(m20261203_000100_directory_at_scale::Migration),
+            Box::new(m20261203_000200_access_notifications::Migration),
         ]
     }
 }

@@ -174,3 +174,14 @@ pub fn assert_taken<T: std::fmt::Debug>(outcome: Result<T, DomainError>, field: 
 pub async fn audit_count(store: &SeaDirectoryStore) -> i64 {
     count(store, "audit_events").await
 }
+
+/// A store-level permission an internal service registers (R20).
+pub fn refund_permission_spec() -> roster_domain::presets::PermissionSpec {
+    roster_domain::presets::PermissionSpec {
+        name: permission("orders.refund"),
+        description: "Refund orders".to_owned(),
+        scope: roster_domain::presets::ScopeLevel::Store,
+        billing: false,
+        owner_only: false,
+    }
+}

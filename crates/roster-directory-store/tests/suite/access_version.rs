@@ -3,11 +3,12 @@
 //! its own transaction; reads never do.
 
 use roster_domain::ids::AccountId;
-use roster_domain::presets::{PermissionSpec, ScopeLevel};
 use roster_domain::repository::{AccessRepository, PermissionRepository, UserRepository};
 
 use crate::common::backends::TestDatabase;
-use crate::common::directory::{acting, create_store, create_user, group_named, in_store, permission, sign_up};
+use crate::common::directory::{
+    acting, create_store, create_user, group_named, in_store, refund_permission_spec, sign_up,
+};
 
 pub async fn access_version_moves_with_every_access_change_and_never_with_reads(database: TestDatabase) {
     let store = database.store;
@@ -40,13 +41,7 @@ pub async fn access_version_moves_with_every_access_change_and_never_with_reads(
     let blocked = version(acme.account.id).await;
     assert!(blocked > assigned, "R14: blocking moves it");
 
-    let spec = PermissionSpec {
-        name: permission("orders.refund"),
-        description: "Refund orders".to_owned(),
-        scope: ScopeLevel::Store,
-        billing: false,
-        owner_only: false,
-    };
+    let spec = refund_permission_spec();
     store.register_permissions(vec![spec], "orders-service", &context).await.unwrap();
     assert!(version(acme.account.id).await > blocked, "R20: a catalog change moves every account's");
     assert!(version(globex.account.id).await > globex_before);

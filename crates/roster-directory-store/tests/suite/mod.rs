@@ -1,6 +1,7 @@
 //! The storage conformance suite: every function takes a fresh database and
 //! must pass on every backend.
 
+mod access_notifications;
 mod access_version;
 mod accounts;
 mod audit;
@@ -19,6 +20,7 @@ mod stores;
 mod user_lists;
 mod users;
 
+pub use access_notifications::*;
 pub use access_version::*;
 pub use accounts::*;
 pub use audit::*;

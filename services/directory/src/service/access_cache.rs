@@ -1,27 +1,34 @@
 //! A per-replica cache of each account's access facts (issue 6): the access
 //! snapshot (catalog and group tree, R21) and users' grants (R24, R28) and
 //! blocked flags (R14), so that `CheckPermission` and every administrative
-//! call cost one primary-key read instead of reloading the account's whole
-//! group tree.
+//! call cost at most one primary-key read instead of reloading the
+//! account's whole group tree.
 //!
 //! Exactness rests on `accounts.access_version`
 //! ([`roster_domain::repository::AccessRepository::access_version`]): every
 //! write that can change these facts bumps it in its own transaction, on
-//! whichever replica it runs. Each question reads the version first; an
-//! entry is served only if it was filled under that same version, and
-//! facts are always read after the version they are labelled with, so they
-//! are never older than it. Nothing is pushed between replicas and nothing
-//! waits for a time-to-live: a change committed before a question is seen
-//! by it, as if there were no cache.
+//! whichever replica it runs. An entry is served only if it was filled under
+//! the version last read, and facts are always read after the version they
+//! are labelled with, so they are never older than it.
 //!
-//! Version reads are coalesced per account ([`VersionReads`]): a question
-//! waits for the next read of the version that *starts after it arrived*,
-//! and every question that arrived while one read was in flight shares the
-//! read that follows it. A read that started after a question arrived sees
-//! every commit made before that question, so sharing it keeps the promise
-//! above exactly, while under load the database answers one version read
-//! per round trip and account instead of one per question (issue 6,
-//! scenario 4).
+//! When is the version read?
+//! - On SQLite (one process), and on PostgreSQL whenever the store is not
+//!   listening for changes: by every question. A question then waits for
+//!   the next read of the version that *starts after it arrived*; every
+//!   question that arrived while one read was in flight shares the read
+//!   that follows it ([`VersionReads`]). Such a read sees every commit made
+//!   before the question, so a change committed before a question is seen
+//!   by it, as if there were no cache.
+//! - On PostgreSQL, while the store listens: every bump is notified at
+//!   commit ([`AccessFreshness`]), and an entry confirmed by a version read
+//!   is served without reading again until a change of the account (or of
+//!   the catalog) is heard, this replica starts a write of the account, or
+//!   the listener loses its connection. A change made through this replica
+//!   is therefore seen by every question that starts after it returns, as
+//!   before; one made through another replica is seen once its
+//!   notification arrives, normally milliseconds after its commit (R38
+//!   bounds gateways at one second). This is what lets a warm question cost
+//!   no database round trip at all.
 //!
 //! Bounds: at most [`MAX_ACCOUNTS`] accounts and [`MAX_USERS_PER_ACCOUNT`]
 //! users' grants per account (a full map is emptied, not grown); resolved
@@ -36,6 +43,7 @@ use tokio::sync::watch;
 
 use roster_domain::access::UserGrants;
 use roster_domain::account::UserStatus;
+use roster_domain::freshness::{AccessFreshness, Watch};
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::repository::{AccessSnapshot, DirectoryRepository};
 use roster_domain::DomainError;
@@ -114,10 +122,38 @@ impl VersionReads {
     }
 }
 
+/// How current an answer must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Currency {
+    /// Every change committed before the question, through any replica: a
+    /// version read that starts after the question arrived (shared). For
+    /// administrative calls, and the access the broker caches (R38).
+    Exact,
+    /// Every change made through this replica before the question; another
+    /// replica's once its notification is heard (PostgreSQL), and until
+    /// then no database round trip. For `CheckPermission` and
+    /// `GetEffectivePermissions`, asked on every request of a gateway or
+    /// service. Without notifications (SQLite, a lost listener), as
+    /// [`Currency::Exact`].
+    Heard,
+}
+
+/// An account's entry, and what had been heard of the account's changes
+/// before the version read that last confirmed it (`None`: not trusted
+/// without reading the version again).
+#[derive(Debug)]
+struct Kept {
+    entry: Arc<CachedAccount>,
+    trusted: Option<Watch>,
+}
+
 /// The cache; cloning shares it.
 #[derive(Debug, Clone, Default)]
 pub struct AccessCache {
-    accounts: Arc<Mutex<HashMap<AccountId, Arc<CachedAccount>>>>,
+    accounts: Arc<Mutex<HashMap<AccountId, Kept>>>,
+    /// What the store hears of committed changes (PostgreSQL); `None`: every
+    /// question reads the version.
+    freshness: Option<Arc<AccessFreshness>>,
     /// Coalesced reads of each account's access version.
     versions: Arc<Mutex<HashMap<AccountId, Arc<VersionReads>>>>,
     /// One snapshot load at a time: a version change under load costs one
@@ -144,20 +180,45 @@ fn account_not_found() -> DomainError {
 }
 
 impl AccessCache {
-    fn current(&self, account_id: AccountId, version: i64) -> Option<Arc<CachedAccount>> {
-        let accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        accounts.get(&account_id).filter(|entry| entry.version == version).cloned()
+    /// A cache that trusts what it holds, without reading the version, for
+    /// as long as `freshness` has heard nothing of the account (see the
+    /// module's documentation); with `None`, every question reads it.
+    pub fn new(freshness: Option<Arc<AccessFreshness>>) -> Self {
+        Self { freshness, ..Self::default() }
     }
 
-    fn keep(&self, account_id: AccountId, entry: Arc<CachedAccount>) {
+    /// The account's entry, when what has been heard since it was last
+    /// confirmed says it is still current.
+    fn trusted(&self, account_id: AccountId) -> Option<Arc<CachedAccount>> {
+        let freshness = self.freshness.as_ref()?;
+        let (entry, watch) = {
+            let accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let kept = accounts.get(&account_id)?;
+            (Arc::clone(&kept.entry), kept.trusted?)
+        };
+        freshness.unchanged_since(account_id, watch).then_some(entry)
+    }
+
+    /// The entry of `version`, now trusted from `watch` on (taken before
+    /// the read of `version` started).
+    fn current(&self, account_id: AccountId, version: i64, watch: Option<Watch>) -> Option<Arc<CachedAccount>> {
         let mut accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if accounts.get(&account_id).is_some_and(|kept| kept.version > entry.version) {
+        let kept = accounts.get_mut(&account_id).filter(|kept| kept.entry.version == version)?;
+        if watch.is_some() {
+            kept.trusted = watch;
+        }
+        Some(Arc::clone(&kept.entry))
+    }
+
+    fn keep(&self, account_id: AccountId, entry: Arc<CachedAccount>, watch: Option<Watch>) {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if accounts.get(&account_id).is_some_and(|kept| kept.entry.version > entry.version) {
             return;
         }
         if accounts.len() >= MAX_ACCOUNTS && !accounts.contains_key(&account_id) {
             accounts.clear();
         }
-        accounts.insert(account_id, entry);
+        accounts.insert(account_id, Kept { entry, trusted: watch });
     }
 
     fn version_reads(&self, account_id: AccountId) -> Arc<VersionReads> {
@@ -183,29 +244,42 @@ impl AccessCache {
             .await
     }
 
-    /// The account's facts as of its current access version; `NotFound`
+    /// The account's facts as current as `currency` asks; `NotFound`
     /// (`ACCOUNT_NOT_FOUND`) for an unknown account.
     pub async fn account(
         &self,
         repository: &Arc<dyn DirectoryRepository>,
         account_id: AccountId,
+        currency: Currency,
     ) -> Result<Arc<CachedAccount>, DomainError> {
+        if currency == Currency::Heard {
+            if let Some(entry) = self.trusted(account_id) {
+                return Ok(entry);
+            }
+        }
+        // Taken before the read starts: whatever commits after it is heard.
+        let watch = self.freshness.as_ref().and_then(|freshness| freshness.watch(account_id));
         let version = self.access_version(repository, account_id).await?.ok_or_else(account_not_found)?;
-        if let Some(entry) = self.current(account_id, version) {
+        if let Some(entry) = self.current(account_id, version, watch) {
             return Ok(entry);
         }
         let _loading = self.loading.lock().await;
-        if let Some(entry) = self.current(account_id, version) {
+        if let Some(entry) = self.current(account_id, version, watch) {
             return Ok(entry);
         }
         let snapshot = repository.access_snapshot(account_id).await?;
         let entry = Arc::new(CachedAccount { version, snapshot: Arc::new(snapshot), users: Mutex::default() });
-        self.keep(account_id, Arc::clone(&entry));
+        self.keep(account_id, Arc::clone(&entry), watch);
         Ok(entry)
     }
 }
 
 impl CachedAccount {
+    /// The access version these facts are as of.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
     /// A user's grants and blocked flag; `None` for a user not of this
     /// account.
     pub async fn user(

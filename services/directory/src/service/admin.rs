@@ -13,6 +13,7 @@ use roster_domain::ids::{AccountId, UserId};
 use roster_domain::repository::{AccessSnapshot, DeniedCall};
 use roster_domain::{DomainError, ErrorCode};
 
+use super::access_cache::Currency;
 use super::Directory;
 
 /// An authenticated user acting in one account, with everything policy
@@ -99,7 +100,7 @@ impl Directory {
             let error = DomainError::permission_denied("OTHER_ACCOUNT", "the account belongs to another tenant");
             return Err(self.audit_denial(Some(user.account_id), &context, act, error).await);
         }
-        let account = self.access.account(&self.repository, account_id).await?;
+        let account = self.access.account(&self.repository, account_id, Currency::Exact).await?;
         let grants = account.user(self.repository.as_ref(), user.user_id).await?.map(|cached| cached.grants.clone());
         let grants = grants
             .ok_or_else(|| DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists"))?;

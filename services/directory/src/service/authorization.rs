@@ -20,7 +20,7 @@ use roster_domain::presets::PermissionName;
 use roster_domain::repository::AccessSnapshot;
 use roster_domain::DomainError;
 
-use super::access_cache::CachedUser;
+use super::access_cache::{CachedUser, Currency};
 use super::Directory;
 
 /// A parsed `CheckPermission`.
@@ -110,7 +110,7 @@ impl Directory {
     ) -> Result<(Arc<AccessSnapshot>, Subject), DomainError> {
         let asker = asker_of(caller, account_id)?;
         let asking_user = asking_user_to_check(asker, subject);
-        let account = self.access.account(&self.repository, account_id).await?;
+        let account = self.access.account(&self.repository, account_id, Currency::Heard).await?;
         if let Some(asking_user) = asking_user {
             let asker = account.user(self.repository.as_ref(), asking_user).await?.ok_or_else(|| {
                 DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists")
@@ -167,7 +167,7 @@ impl Directory {
             return Ok(false);
         };
         let (account, store) = futures::try_join!(
-            self.access.account(&self.repository, account_id),
+            self.access.account(&self.repository, account_id, Currency::Heard),
             self.repository.find_store(account_id, store_id)
         )?;
         let snapshot = &account.snapshot;

@@ -117,6 +117,9 @@ impl Directory {
         let LoginPolicy { clock, lockout } = login;
         // As many attempts of one credential as the lockout lets run at once.
         let login_gate = login_gate::CredentialGate::new(lockout.max_failures as usize);
+        // PostgreSQL pushes access changes: the cache then skips the version
+        // read while nothing changed (issue 6).
+        let access = AccessCache::new(repository.access_freshness());
         Self {
             repository,
             hashing,
@@ -125,7 +128,7 @@ impl Directory {
             sessions,
             clock,
             lockout,
-            access: AccessCache::default(),
+            access,
             lifecycle: Arc::new(Lifecycle::default()),
             login_gate,
         }

@@ -14,6 +14,7 @@ use roster_domain::names::DisplayName;
 use roster_domain::users::UserProfile;
 use roster_domain::{DomainError, ErrorCode};
 
+use super::access_cache::Currency;
 use super::authorization::permissions_by_scope;
 use super::Directory;
 
@@ -66,11 +67,12 @@ impl Directory {
         // and every access fetch of the broker (issue 6, scenarios 2 and 3);
         // as current as a fresh load (see `access_cache`).
         let snapshot = async {
-            let account =
-                self.access.account(&self.repository, account_id).await.map_err(|error| match error.code() {
+            let account = self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(
+                |error| match error.code() {
                     ErrorCode::NotFound => user_not_found(),
                     _ => error,
-                })?;
+                },
+            )?;
             Ok::<_, DomainError>(Arc::clone(&account.snapshot))
         };
         let (snapshot, profile) = futures::try_join!(snapshot, self.repository.user_profile(account_id, user_id))?;

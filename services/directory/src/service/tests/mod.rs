@@ -196,7 +196,30 @@ impl Harness {
     pub async fn with_argon2(argon2: Argon2Settings) -> Self {
         let data = tempfile::tempdir().expect("a temporary directory");
         let url = format!("sqlite://{}/directory.db?mode=rwc", data.path().display());
-        let store = SeaDirectoryStore::connect(&url).await.expect("a fresh sqlite store");
+        Self::on_store(&url, argon2, data).await
+    }
+
+    /// A directory on a fresh PostgreSQL database of its own
+    /// (`ROSTER_TEST_POSTGRES_URL`), and its URL for replicas
+    /// ([`Self::replica_on`]). The database is left behind, like the
+    /// end-to-end tests' (the scripts' test server is disposable).
+    pub async fn on_postgres() -> (Self, String) {
+        use sea_orm::ConnectionTrait;
+        let admin = std::env::var("ROSTER_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("roster_directory_test_{}", uuid::Uuid::new_v4().simple());
+        let connection = sea_orm::Database::connect(admin.as_str()).await.expect("the test PostgreSQL server");
+        connection.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("a fresh database");
+        let _ = connection.close().await;
+        let (base, query) =
+            admin.split_once('?').map_or((admin.as_str(), String::new()), |(base, query)| (base, format!("?{query}")));
+        let url = format!("{}/{name}{query}", &base[..base.rfind('/').expect("a database in the URL")]);
+        let harness = Self::on_store(&url, CHEAP_ARGON2, tempfile::tempdir().expect("a temporary directory")).await;
+        (harness, url)
+    }
+
+    async fn on_store(url: &str, argon2: Argon2Settings, data: tempfile::TempDir) -> Self {
+        let store = SeaDirectoryStore::connect(url).await.expect("a fresh store");
         let broker = FakeBroker { calls: Arc::default(), mode: Arc::new(Mutex::new(BrokerMode::Healthy)) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
         let address = listener.local_addr().expect("its address");
@@ -225,6 +248,16 @@ impl Harness {
     /// shared but the access cache, as in another process.
     pub fn replica(&self) -> Directory {
         Directory { access: super::access_cache::AccessCache::default(), ..self.directory.clone() }
+    }
+
+    /// A replica in another process, as far as the database can tell: a
+    /// store of its own on `url` (its own pool and, on PostgreSQL, its own
+    /// listener) and its own access cache.
+    pub async fn replica_on(&self, url: &str) -> Directory {
+        let store = SeaDirectoryStore::connect(url).await.expect("a second store");
+        let repository: Arc<dyn DirectoryRepository> = Arc::new(store);
+        let access = super::access_cache::AccessCache::new(repository.access_freshness());
+        Directory { repository, access, ..self.directory.clone() }
     }
 
     /// What the directory told the broker since the last look.
