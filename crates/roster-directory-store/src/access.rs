@@ -2,17 +2,28 @@
 //! call, in a handful of queries whatever the size of the account.
 
 use async_trait::async_trait;
-use roster_domain::access::{GroupNode, GroupTree, PermissionCatalog, UserGrants};
+use std::collections::HashMap;
+
+use roster_domain::access::{
+    GroupNode, GroupTree, OverrideEffect, PermissionCatalog, PermissionOverride, RoleAssignment, UserGrants,
+};
+use roster_domain::account::UserStatus;
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::names::AccountKey;
-use roster_domain::repository::{AccessRepository, AccessSnapshot};
+use roster_domain::repository::{AccessRepository, AccessSnapshot, UserAccessFacts};
 use roster_domain::DomainError;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IsolationLevel, PaginatorTrait,
+    QueryFilter, QuerySelect, Statement, TransactionTrait,
+};
 
 use crate::accounts::find_account_row;
-use crate::convert::{account_from_row, group_id_from, permission_spec_from_row};
-use crate::entity::{groups, permissions};
-use crate::error::{account_not_found, failed};
+use crate::convert::{
+    account_from_row, group_id_from, permission_name_from, permission_spec_from_row, scope_from_key, user_id_from,
+};
+use crate::entity::{groups, permissions, role_assignments, user_permission_overrides, users};
+use crate::error::{account_not_found, corrupt_row, failed};
 use crate::grants::load_grants;
 use crate::group_rows::{load_group_assignable, load_group_permissions};
 use crate::profiles::find_user_row;
@@ -106,6 +117,104 @@ impl AccessRepository for SeaDirectoryStore {
             .await
             .map_err(failed("reading the access version"))?;
         row.map(|row| row.try_get_by_index::<i64>(0)).transpose().map_err(failed("reading the access version"))
+    }
+
+    #[tracing::instrument(name = "directory_store.all_user_access", skip_all, fields(account.id = %account_id))]
+    async fn all_user_access(
+        &self,
+        account_id: AccountId,
+        at_most: u64,
+    ) -> Result<Option<Vec<UserAccessFacts>>, DomainError> {
+        // One snapshot for the three reads (PostgreSQL: REPEATABLE READ; a
+        // SQLite read transaction is one already).
+        let transaction = match self.database.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                self.database.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+            }
+            _ => self.database.begin().await,
+        }
+        .map_err(failed("starting a read"))?;
+        let Some(account) = find_account_row(&transaction, &AccountKey::Id(account_id)).await? else {
+            return Ok(None);
+        };
+        let id = account_id.to_string();
+        let count = users::Entity::find()
+            .filter(users::Column::AccountId.eq(id.as_str()))
+            .count(&transaction)
+            .await
+            .map_err(failed("counting users"))?;
+        if count > at_most {
+            return Ok(None);
+        }
+        let user_rows: Vec<(String, String)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .column(users::Column::Status)
+            .filter(users::Column::AccountId.eq(id.as_str()))
+            .into_tuple()
+            .all(&transaction)
+            .await
+            .map_err(failed("loading users"))?;
+        let assignment_rows: Vec<(String, String, String)> = role_assignments::Entity::find()
+            .select_only()
+            .column(role_assignments::Column::UserId)
+            .column(role_assignments::Column::GroupId)
+            .column(role_assignments::Column::ScopeKey)
+            .filter(role_assignments::Column::AccountId.eq(id.as_str()))
+            .into_tuple()
+            .all(&transaction)
+            .await
+            .map_err(failed("loading role assignments"))?;
+        let account_users = Query::select()
+            .column(users::Column::Id)
+            .from(users::Entity)
+            .and_where(users::Column::AccountId.eq(id.as_str()))
+            .to_owned();
+        let override_rows: Vec<(String, String, String, String)> = user_permission_overrides::Entity::find()
+            .select_only()
+            .column(user_permission_overrides::Column::UserId)
+            .column(user_permission_overrides::Column::PermissionName)
+            .column(user_permission_overrides::Column::Effect)
+            .column(user_permission_overrides::Column::ScopeKey)
+            .filter(user_permission_overrides::Column::UserId.in_subquery(account_users))
+            .into_tuple()
+            .all(&transaction)
+            .await
+            .map_err(failed("loading permission overrides"))?;
+        transaction.commit().await.map_err(failed("ending a read"))?;
+
+        let mut facts: HashMap<UserId, UserAccessFacts> = HashMap::with_capacity(user_rows.len());
+        for (user, status) in user_rows {
+            let user_id = user_id_from("users", "id", &user)?;
+            let status = UserStatus::parse_stored(&status).ok_or_else(|| corrupt_row("users", "status", &status))?;
+            let grants = UserGrants { is_owner: account.owner_user_id == user, ..UserGrants::default() };
+            facts.insert(user_id, UserAccessFacts { user_id, grants, blocked: status == UserStatus::Blocked });
+        }
+        const ASSIGNMENTS: &str = "role_assignments";
+        for (user, group, scope) in assignment_rows {
+            let user_id = user_id_from(ASSIGNMENTS, "user_id", &user)?;
+            let assignment = RoleAssignment {
+                group_id: group_id_from(ASSIGNMENTS, "group_id", &group)?,
+                scope: scope_from_key(ASSIGNMENTS, &scope)?,
+            };
+            if let Some(user) = facts.get_mut(&user_id) {
+                user.grants.assignments.push(assignment);
+            }
+        }
+        const OVERRIDES: &str = "user_permission_overrides";
+        for (user, permission, effect, scope) in override_rows {
+            let user_id = user_id_from(OVERRIDES, "user_id", &user)?;
+            let permission_override = PermissionOverride {
+                permission: permission_name_from(OVERRIDES, "permission_name", &permission)?,
+                effect: OverrideEffect::parse_stored(&effect)
+                    .ok_or_else(|| corrupt_row(OVERRIDES, "effect", &effect))?,
+                scope: scope_from_key(OVERRIDES, &scope)?,
+            };
+            if let Some(user) = facts.get_mut(&user_id) {
+                user.grants.overrides.push(permission_override);
+            }
+        }
+        Ok(Some(facts.into_values().collect()))
     }
 
     fn access_freshness(&self) -> Option<std::sync::Arc<roster_domain::freshness::AccessFreshness>> {

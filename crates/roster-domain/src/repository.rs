@@ -220,6 +220,16 @@ pub struct AccessSnapshot {
     pub anonymous_group: Option<GroupId>,
 }
 
+/// One user's access facts, as [`AccessRepository::all_user_access`]
+/// answers them.
+#[derive(Debug, Clone)]
+pub struct UserAccessFacts {
+    pub user_id: UserId,
+    pub grants: UserGrants,
+    /// R14: a blocked user holds nothing.
+    pub blocked: bool,
+}
+
 /// Reads for authorization (hot path: keep them to a query or two).
 #[async_trait]
 pub trait AccessRepository: Send + Sync {
@@ -239,6 +249,16 @@ pub trait AccessRepository: Send + Sync {
     /// `v` is never stale (one primary-key read per question, or fewer with
     /// [`Self::access_freshness`]).
     async fn access_version(&self, account_id: AccountId) -> Result<Option<i64>, DomainError>;
+
+    /// Every user of the account with their grants and blocked flag, in
+    /// one pass (a few queries, consistent with each other), for a cache
+    /// that holds a whole account; `None` for an unknown account or one of
+    /// more than `at_most` users (nothing of theirs is loaded then).
+    async fn all_user_access(
+        &self,
+        account_id: AccountId,
+        at_most: u64,
+    ) -> Result<Option<Vec<UserAccessFacts>>, DomainError>;
 
     /// What this store hears of committed access changes without being
     /// asked ([`AccessFreshness`]), for a cache to skip

@@ -93,6 +93,8 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
     let health = health_reference(channel.clone(), IN_FLIGHT, duration).await?;
     let health_rate = health.1;
     let checks = check_load(cluster, &shape, &permission_names, shape.users, duration).await?;
+    let directory_memory =
+        cluster.directory_pid().and_then(crate::session::setup::resident_bytes).unwrap_or_default();
     // The same load over 1,000 users: the access cache warm, as under a
     // gateway's steady traffic.
     let hot = check_load(cluster, &shape, &permission_names, SAMPLED_USERS.min(shape.users), duration).await?;
@@ -104,8 +106,12 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
         "CheckPermission over gRPC, 16 in flight",
         checks,
         format!(
-            "{:.0}% of the Health/Check rate; random users of all, mostly first touches",
-            100.0 * check_rate / health_rate
+            "{:.0}% of the Health/Check rate; random users of all {}, starting from a cache holding none \
+             (the directory loads the account whole after 1,000 misses); directory resident memory \
+             afterwards {:.1} MiB",
+            100.0 * check_rate / health_rate,
+            shape.users,
+            directory_memory as f64 / 1_048_576.0
         ),
     ));
     let (hot_rate, hot_p99) = (hot.1, hot.0.quantile_micros(0.99));

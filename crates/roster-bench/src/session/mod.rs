@@ -5,7 +5,7 @@ mod load;
 mod login;
 mod memory;
 mod references;
-mod setup;
+pub(crate) mod setup;
 mod validate;
 
 use std::sync::Arc;

@@ -147,3 +147,53 @@ pub async fn user_grants_read_the_owner_flag_assignments_and_overrides(database:
     assert_eq!(store.user_grants(acme.account.id, UserId::generate()).await.unwrap(), None);
     assert_eq!(audit_count(&store).await, 6);
 }
+
+/// Issue 6: the whole account in one pass answers, user by user, what
+/// `user_grants` answers, with R14's blocked flag; nothing for an unknown
+/// account or one larger than asked.
+pub async fn all_user_access_answers_what_user_grants_answers_for_every_user(database: TestDatabase) {
+    let store = database.store;
+    let acme = sign_up(&store, "acme").await;
+    let globex = sign_up(&store, "globex").await;
+    let context = acting(&acme.owner);
+    let manager = group_named(&store, acme.account.id, "Manager").await;
+    let shibuya = create_store(&store, &acme, "Shibuya").await;
+    let kenji = create_user(&store, &acme, "kenji").await;
+    let mika = create_user(&store, &acme, "mika").await;
+    let taro = create_user(&store, &acme, "taro").await;
+    create_user(&store, &globex, "someone-else").await;
+    store.assign_role(acme.account.id, kenji, in_store(manager.id, shibuya), &context).await.unwrap();
+    store
+        .assign_role(acme.account.id, kenji, crate::common::directory::account_wide(manager.id), &context)
+        .await
+        .unwrap();
+    let patch = roster_domain::users::UserPatch {
+        overrides: Some(BTreeSet::from([
+            grant("reports.view", Scope::Store(shibuya)),
+            crate::common::directory::revoke("users.view", Scope::Account),
+        ])),
+        ..Default::default()
+    };
+    store.update_user(acme.account.id, mika, patch, &context).await.unwrap();
+    store.set_user_blocked(acme.account.id, taro, true, &context).await.unwrap();
+
+    let all = store.all_user_access(acme.account.id, 10).await.unwrap().expect("four users, at most ten asked");
+    let mut seen: Vec<UserId> = all.iter().map(|facts| facts.user_id).collect();
+    seen.sort();
+    let mut expected = vec![acme.owner.id, kenji, mika, taro];
+    expected.sort();
+    assert_eq!(seen, expected, "every user of acme, and only them");
+    for facts in &all {
+        let mut grants = facts.grants.clone();
+        grants.assignments.sort();
+        grants.overrides.sort();
+        let mut one = store.user_grants(acme.account.id, facts.user_id).await.unwrap().unwrap();
+        one.assignments.sort();
+        one.overrides.sort();
+        assert_eq!(grants, one, "user {}", facts.user_id);
+        assert_eq!(facts.blocked, facts.user_id == taro, "R14: only taro is blocked");
+    }
+    assert!(all.iter().any(|facts| facts.grants.is_owner && facts.user_id == acme.owner.id));
+    assert!(store.all_user_access(acme.account.id, 3).await.unwrap().is_none(), "more users than asked");
+    assert!(store.all_user_access(AccountId::generate(), 10).await.unwrap().is_none(), "an unknown account");
+}

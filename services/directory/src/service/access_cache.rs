@@ -30,11 +30,21 @@
 //!   bounds gateways at one second). This is what lets a warm question cost
 //!   no database round trip at all.
 //!
+//! Users' facts are fetched one user at a time on a miss. An account whose
+//! entry misses [`FILL_AFTER_MISSES`] times (a gateway asking about many
+//! users) is then filled whole in the background, in one pass
+//! ([`roster_domain::repository::AccessRepository::all_user_access`], at most [`FILL_AT_MOST`] users;
+//! one fill at a time per replica), so that its questions stop costing a
+//! round trip each. The fill's facts are read after the entry's version,
+//! as every fetch is, so the entry stays exact. A new version starts a new
+//! entry, empty again.
+//!
 //! Bounds: at most [`MAX_ACCOUNTS`] accounts and [`MAX_USERS_PER_ACCOUNT`]
 //! users' grants per account (a full map is emptied, not grown); resolved
 //! permissions are not kept (`resolve` is cheap next to their size).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
@@ -51,7 +61,12 @@ use roster_domain::DomainError;
 /// Accounts whose snapshot is kept.
 pub const MAX_ACCOUNTS: usize = 1_024;
 /// Users whose grants are kept, per account.
-pub const MAX_USERS_PER_ACCOUNT: usize = 100_000;
+pub const MAX_USERS_PER_ACCOUNT: usize = 250_000;
+/// Misses of one entry after which the whole account is loaded.
+pub const FILL_AFTER_MISSES: usize = 1_000;
+/// Accounts of more users than this are never loaded whole (a filled map
+/// leaves room for users added after the fill).
+pub const FILL_AT_MOST: u64 = 200_000;
 
 /// One user's access facts.
 #[derive(Debug)]
@@ -66,6 +81,11 @@ pub struct CachedAccount {
     version: i64,
     pub snapshot: Arc<AccessSnapshot>,
     users: Mutex<HashMap<UserId, Arc<CachedUser>>>,
+    /// Users fetched one at a time since the entry was made.
+    misses: AtomicUsize,
+    fill_after: usize,
+    /// One fill at a time per replica.
+    fills: Arc<tokio::sync::Semaphore>,
 }
 
 /// What one version read answered, shared by every question it serves.
@@ -148,7 +168,7 @@ struct Kept {
 }
 
 /// The cache; cloning shares it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AccessCache {
     accounts: Arc<Mutex<HashMap<AccountId, Kept>>>,
     /// What the store hears of committed changes (PostgreSQL); `None`: every
@@ -159,6 +179,10 @@ pub struct AccessCache {
     /// One snapshot load at a time: a version change under load costs one
     /// reload, not one per request in flight.
     loading: Arc<tokio::sync::Mutex<()>>,
+    /// Misses after which an entry is filled whole ([`FILL_AFTER_MISSES`];
+    /// `None`: the default).
+    fill_after: Option<usize>,
+    fills: Arc<tokio::sync::Semaphore>,
 }
 
 /// A failed version read, for each question it served: unavailable stays
@@ -179,7 +203,26 @@ fn account_not_found() -> DomainError {
     DomainError::NotFound { entity: "account", reason: "ACCOUNT_NOT_FOUND" }
 }
 
+impl Default for AccessCache {
+    fn default() -> Self {
+        Self {
+            accounts: Arc::default(),
+            freshness: None,
+            versions: Arc::default(),
+            loading: Arc::default(),
+            fill_after: None,
+            fills: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
+    }
+}
+
 impl AccessCache {
+    /// The same cache, filling an account whole after `misses` misses.
+    pub fn filling_after(mut self, misses: usize) -> Self {
+        self.fill_after = Some(misses);
+        self
+    }
+
     /// A cache that trusts what it holds, without reading the version, for
     /// as long as `freshness` has heard nothing of the account (see the
     /// module's documentation); with `None`, every question reads it.
@@ -268,7 +311,14 @@ impl AccessCache {
             return Ok(entry);
         }
         let snapshot = repository.access_snapshot(account_id).await?;
-        let entry = Arc::new(CachedAccount { version, snapshot: Arc::new(snapshot), users: Mutex::default() });
+        let entry = Arc::new(CachedAccount {
+            version,
+            snapshot: Arc::new(snapshot),
+            users: Mutex::default(),
+            misses: AtomicUsize::new(0),
+            fill_after: self.fill_after.unwrap_or(FILL_AFTER_MISSES),
+            fills: Arc::clone(&self.fills),
+        });
         self.keep(account_id, Arc::clone(&entry), watch);
         Ok(entry)
     }
@@ -283,12 +333,15 @@ impl CachedAccount {
     /// A user's grants and blocked flag; `None` for a user not of this
     /// account.
     pub async fn user(
-        &self,
-        repository: &dyn DirectoryRepository,
+        self: &Arc<Self>,
+        repository: &Arc<dyn DirectoryRepository>,
         user_id: UserId,
     ) -> Result<Option<Arc<CachedUser>>, DomainError> {
         if let Some(user) = self.users.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&user_id) {
             return Ok(Some(Arc::clone(user)));
+        }
+        if self.misses.fetch_add(1, Ordering::Relaxed) + 1 == self.fill_after {
+            self.fill(repository);
         }
         let account_id = self.snapshot.account.id;
         let (grants, user) =
@@ -301,6 +354,43 @@ impl CachedAccount {
         }
         users.insert(user_id, Arc::clone(&cached));
         Ok(Some(cached))
+    }
+
+    /// How many users' facts are held.
+    pub fn users_held(&self) -> usize {
+        self.users.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+
+    /// Loads every user of the account in the background (see the module's
+    /// documentation); given up if the entry is dropped (a newer version)
+    /// before its turn.
+    fn fill(self: &Arc<Self>, repository: &Arc<dyn DirectoryRepository>) {
+        let (entry, repository, fills) = (Arc::downgrade(self), Arc::clone(repository), Arc::clone(&self.fills));
+        let account_id = self.snapshot.account.id;
+        tokio::spawn(async move {
+            let Ok(_turn) = fills.acquire().await else { return };
+            if entry.strong_count() == 0 {
+                return;
+            }
+            let all = match repository.all_user_access(account_id, FILL_AT_MOST).await {
+                Ok(Some(all)) => all,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(account.id = %account_id, error = %error, "loading every user's access failed; users are fetched one at a time");
+                    return;
+                }
+            };
+            let Some(entry) = entry.upgrade() else { return };
+            let mut filled: HashMap<UserId, Arc<CachedUser>> = all
+                .into_iter()
+                .map(|facts| (facts.user_id, Arc::new(CachedUser { grants: facts.grants, blocked: facts.blocked })))
+                .collect();
+            let mut users = entry.users.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Users fetched meanwhile are as current; they stay.
+            filled.extend(users.drain());
+            *users = filled;
+            tracing::debug!(account.id = %account_id, users = users.len(), "filled an account's access");
+        });
     }
 }
 

@@ -101,7 +101,7 @@ impl Directory {
             return Err(self.audit_denial(Some(user.account_id), &context, act, error).await);
         }
         let account = self.access.account(&self.repository, account_id, Currency::Exact).await?;
-        let grants = account.user(self.repository.as_ref(), user.user_id).await?.map(|cached| cached.grants.clone());
+        let grants = account.user(&self.repository, user.user_id).await?.map(|cached| cached.grants.clone());
         let grants = grants
             .ok_or_else(|| DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists"))?;
         let snapshot = Arc::clone(&account.snapshot);

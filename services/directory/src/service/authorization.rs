@@ -112,12 +112,12 @@ impl Directory {
         let asking_user = asking_user_to_check(asker, subject);
         let account = self.access.account(&self.repository, account_id, Currency::Heard).await?;
         if let Some(asking_user) = asking_user {
-            let asker = account.user(self.repository.as_ref(), asking_user).await?.ok_or_else(|| {
+            let asker = account.user(&self.repository, asking_user).await?.ok_or_else(|| {
                 DomainError::unauthenticated("SESSION_UNKNOWN", "the session's user no longer exists")
             })?;
             check_users_view(&account.snapshot, &asker.grants)?;
         }
-        let subject = account.user(self.repository.as_ref(), subject).await?.ok_or_else(user_not_found)?;
+        let subject = account.user(&self.repository, subject).await?.ok_or_else(user_not_found)?;
         Ok((Arc::clone(&account.snapshot), subject))
     }
 

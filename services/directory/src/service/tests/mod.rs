@@ -3,6 +3,7 @@
 //! it (access invalidations, revocations) and can be told to fail or stall.
 
 mod access_changes;
+mod access_fill;
 mod credentials;
 mod principal;
 mod replicas;
