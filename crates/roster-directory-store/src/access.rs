@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 
+use futures::TryStreamExt;
+
 use roster_domain::access::{
     GroupNode, GroupTree, OverrideEffect, PermissionCatalog, PermissionOverride, RoleAssignment, UserGrants,
 };
@@ -146,52 +148,40 @@ impl AccessRepository for SeaDirectoryStore {
         if count > at_most {
             return Ok(None);
         }
-        let user_rows: Vec<(String, String)> = users::Entity::find()
+        // Rows are parsed as they arrive: an account of 100,000 users has a
+        // million assignments, which as rows would take far more memory
+        // than as grants.
+        let mut facts: HashMap<UserId, UserAccessFacts> = HashMap::with_capacity(count as usize);
+        let mut user_rows = users::Entity::find()
             .select_only()
             .column(users::Column::Id)
             .column(users::Column::Status)
             .filter(users::Column::AccountId.eq(id.as_str()))
-            .into_tuple()
-            .all(&transaction)
+            .into_tuple::<(String, String)>()
+            .stream(&transaction)
             .await
             .map_err(failed("loading users"))?;
-        let assignment_rows: Vec<(String, String, String)> = role_assignments::Entity::find()
-            .select_only()
-            .column(role_assignments::Column::UserId)
-            .column(role_assignments::Column::GroupId)
-            .column(role_assignments::Column::ScopeKey)
-            .filter(role_assignments::Column::AccountId.eq(id.as_str()))
-            .into_tuple()
-            .all(&transaction)
-            .await
-            .map_err(failed("loading role assignments"))?;
-        let account_users = Query::select()
-            .column(users::Column::Id)
-            .from(users::Entity)
-            .and_where(users::Column::AccountId.eq(id.as_str()))
-            .to_owned();
-        let override_rows: Vec<(String, String, String, String)> = user_permission_overrides::Entity::find()
-            .select_only()
-            .column(user_permission_overrides::Column::UserId)
-            .column(user_permission_overrides::Column::PermissionName)
-            .column(user_permission_overrides::Column::Effect)
-            .column(user_permission_overrides::Column::ScopeKey)
-            .filter(user_permission_overrides::Column::UserId.in_subquery(account_users))
-            .into_tuple()
-            .all(&transaction)
-            .await
-            .map_err(failed("loading permission overrides"))?;
-        transaction.commit().await.map_err(failed("ending a read"))?;
-
-        let mut facts: HashMap<UserId, UserAccessFacts> = HashMap::with_capacity(user_rows.len());
-        for (user, status) in user_rows {
+        while let Some((user, status)) = user_rows.try_next().await.map_err(failed("loading users"))? {
             let user_id = user_id_from("users", "id", &user)?;
             let status = UserStatus::parse_stored(&status).ok_or_else(|| corrupt_row("users", "status", &status))?;
             let grants = UserGrants { is_owner: account.owner_user_id == user, ..UserGrants::default() };
             facts.insert(user_id, UserAccessFacts { user_id, grants, blocked: status == UserStatus::Blocked });
         }
+        drop(user_rows);
         const ASSIGNMENTS: &str = "role_assignments";
-        for (user, group, scope) in assignment_rows {
+        let mut assignment_rows = role_assignments::Entity::find()
+            .select_only()
+            .column(role_assignments::Column::UserId)
+            .column(role_assignments::Column::GroupId)
+            .column(role_assignments::Column::ScopeKey)
+            .filter(role_assignments::Column::AccountId.eq(id.as_str()))
+            .into_tuple::<(String, String, String)>()
+            .stream(&transaction)
+            .await
+            .map_err(failed("loading role assignments"))?;
+        while let Some((user, group, scope)) =
+            assignment_rows.try_next().await.map_err(failed("loading role assignments"))?
+        {
             let user_id = user_id_from(ASSIGNMENTS, "user_id", &user)?;
             let assignment = RoleAssignment {
                 group_id: group_id_from(ASSIGNMENTS, "group_id", &group)?,
@@ -201,8 +191,27 @@ impl AccessRepository for SeaDirectoryStore {
                 user.grants.assignments.push(assignment);
             }
         }
+        drop(assignment_rows);
+        let account_users = Query::select()
+            .column(users::Column::Id)
+            .from(users::Entity)
+            .and_where(users::Column::AccountId.eq(id.as_str()))
+            .to_owned();
         const OVERRIDES: &str = "user_permission_overrides";
-        for (user, permission, effect, scope) in override_rows {
+        let mut override_rows = user_permission_overrides::Entity::find()
+            .select_only()
+            .column(user_permission_overrides::Column::UserId)
+            .column(user_permission_overrides::Column::PermissionName)
+            .column(user_permission_overrides::Column::Effect)
+            .column(user_permission_overrides::Column::ScopeKey)
+            .filter(user_permission_overrides::Column::UserId.in_subquery(account_users))
+            .into_tuple::<(String, String, String, String)>()
+            .stream(&transaction)
+            .await
+            .map_err(failed("loading permission overrides"))?;
+        while let Some((user, permission, effect, scope)) =
+            override_rows.try_next().await.map_err(failed("loading permission overrides"))?
+        {
             let user_id = user_id_from(OVERRIDES, "user_id", &user)?;
             let permission_override = PermissionOverride {
                 permission: permission_name_from(OVERRIDES, "permission_name", &permission)?,
@@ -213,6 +222,12 @@ impl AccessRepository for SeaDirectoryStore {
             if let Some(user) = facts.get_mut(&user_id) {
                 user.grants.overrides.push(permission_override);
             }
+        }
+        drop(override_rows);
+        transaction.commit().await.map_err(failed("ending a read"))?;
+        for user in facts.values_mut() {
+            user.grants.assignments.shrink_to_fit();
+            user.grants.overrides.shrink_to_fit();
         }
         Ok(Some(facts.into_values().collect()))
     }

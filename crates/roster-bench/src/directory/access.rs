@@ -93,8 +93,7 @@ pub async fn run(options: &Options, cluster: &Cluster) -> anyhow::Result<Scenari
     let health = health_reference(channel.clone(), IN_FLIGHT, duration).await?;
     let health_rate = health.1;
     let checks = check_load(cluster, &shape, &permission_names, shape.users, duration).await?;
-    let directory_memory =
-        cluster.directory_pid().and_then(crate::session::setup::resident_bytes).unwrap_or_default();
+    let directory_memory = cluster.directory_pid().and_then(crate::session::setup::resident_bytes).unwrap_or_default();
     // The same load over 1,000 users: the access cache warm, as under a
     // gateway's steady traffic.
     let hot = check_load(cluster, &shape, &permission_names, SAMPLED_USERS.min(shape.users), duration).await?;
