@@ -6,9 +6,7 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 
-use roster_domain::access::{
-    GroupNode, GroupTree, OverrideEffect, PermissionCatalog, PermissionOverride, RoleAssignment, UserGrants,
-};
+use roster_domain::access::{GroupNode, GroupTree, PermissionCatalog, UserGrants};
 use roster_domain::account::UserStatus;
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::names::AccountKey;
@@ -22,10 +20,11 @@ use sea_orm::{
 
 use crate::accounts::find_account_row;
 use crate::convert::{
-    account_from_row, group_id_from, permission_name_from, permission_spec_from_row, scope_from_key, user_id_from,
+    account_from_row, assignment_from_columns, group_id_from, override_from_columns, permission_spec_from_row,
+    user_id_from, user_status_from,
 };
 use crate::entity::{groups, permissions, role_assignments, user_permission_overrides, users};
-use crate::error::{account_not_found, corrupt_row, failed};
+use crate::error::{account_not_found, failed};
 use crate::grants::load_grants;
 use crate::group_rows::{load_group_assignable, load_group_permissions};
 use crate::profiles::find_user_row;
@@ -163,12 +162,12 @@ impl AccessRepository for SeaDirectoryStore {
             .map_err(failed("loading users"))?;
         while let Some((user, status)) = user_rows.try_next().await.map_err(failed("loading users"))? {
             let user_id = user_id_from("users", "id", &user)?;
-            let status = UserStatus::parse_stored(&status).ok_or_else(|| corrupt_row("users", "status", &status))?;
+            let blocked = user_status_from(&status)? == UserStatus::Blocked;
             let grants = UserGrants { is_owner: account.owner_user_id == user, ..UserGrants::default() };
-            facts.insert(user_id, UserAccessFacts { user_id, grants, blocked: status == UserStatus::Blocked });
+            facts.insert(user_id, UserAccessFacts { user_id, grants, blocked });
         }
+        // A stream holds the transaction's connection until it is dropped.
         drop(user_rows);
-        const ASSIGNMENTS: &str = "role_assignments";
         let mut assignment_rows = role_assignments::Entity::find()
             .select_only()
             .column(role_assignments::Column::UserId)
@@ -182,11 +181,8 @@ impl AccessRepository for SeaDirectoryStore {
         while let Some((user, group, scope)) =
             assignment_rows.try_next().await.map_err(failed("loading role assignments"))?
         {
-            let user_id = user_id_from(ASSIGNMENTS, "user_id", &user)?;
-            let assignment = RoleAssignment {
-                group_id: group_id_from(ASSIGNMENTS, "group_id", &group)?,
-                scope: scope_from_key(ASSIGNMENTS, &scope)?,
-            };
+            let user_id = user_id_from("role_assignments", "user_id", &user)?;
+            let assignment = assignment_from_columns(&group, &scope)?;
             if let Some(user) = facts.get_mut(&user_id) {
                 user.grants.assignments.push(assignment);
             }
@@ -197,7 +193,6 @@ impl AccessRepository for SeaDirectoryStore {
             .from(users::Entity)
             .and_where(users::Column::AccountId.eq(id.as_str()))
             .to_owned();
-        const OVERRIDES: &str = "user_permission_overrides";
         let mut override_rows = user_permission_overrides::Entity::find()
             .select_only()
             .column(user_permission_overrides::Column::UserId)
@@ -212,13 +207,8 @@ impl AccessRepository for SeaDirectoryStore {
         while let Some((user, permission, effect, scope)) =
             override_rows.try_next().await.map_err(failed("loading permission overrides"))?
         {
-            let user_id = user_id_from(OVERRIDES, "user_id", &user)?;
-            let permission_override = PermissionOverride {
-                permission: permission_name_from(OVERRIDES, "permission_name", &permission)?,
-                effect: OverrideEffect::parse_stored(&effect)
-                    .ok_or_else(|| corrupt_row(OVERRIDES, "effect", &effect))?,
-                scope: scope_from_key(OVERRIDES, &scope)?,
-            };
+            let user_id = user_id_from("user_permission_overrides", "user_id", &user)?;
+            let permission_override = override_from_columns(&permission, &effect, &scope)?;
             if let Some(user) = facts.get_mut(&user_id) {
                 user.grants.overrides.push(permission_override);
             }

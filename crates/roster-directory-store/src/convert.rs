@@ -54,6 +54,11 @@ pub(crate) fn account_from_row(row: accounts::Model) -> Result<Account, DomainEr
     })
 }
 
+/// A stored `users.status`.
+pub(crate) fn user_status_from(status: &str) -> Result<UserStatus, DomainError> {
+    UserStatus::parse_stored(status).ok_or_else(|| corrupt_row("users", "status", status))
+}
+
 /// A `users` row as a domain [`User`]; `owner_user_id` is its account's
 /// owner. The password hash stays behind (see [`password_hash_from_row`]).
 pub(crate) fn user_from_row(row: &users::Model, owner_user_id: UserId) -> Result<User, DomainError> {
@@ -65,7 +70,7 @@ pub(crate) fn user_from_row(row: &users::Model, owner_user_id: UserId) -> Result
         login_name: LoginName::from_stored(row.login_name.clone(), row.login_key.clone()),
         email: EmailAddress::parse("email", &row.email).map_err(|violation| corrupt_row(TABLE, "email", violation))?,
         display_name: parse_display_name(TABLE, "display_name", &row.display_name)?,
-        status: UserStatus::parse_stored(&row.status).ok_or_else(|| corrupt_row(TABLE, "status", &row.status))?,
+        status: user_status_from(&row.status)?,
         is_owner: id == owner_user_id,
         must_change_password: row.must_change_password,
         created_at: row.created_at,
@@ -133,20 +138,34 @@ pub(crate) fn scope_from_key(table: &'static str, key: &str) -> Result<Scope, Do
 
 /// A `role_assignments` row as a domain [`RoleAssignment`].
 pub(crate) fn assignment_from_row(row: &role_assignments::Model) -> Result<RoleAssignment, DomainError> {
+    assignment_from_columns(&row.group_id, &row.scope_key)
+}
+
+/// A role assignment from its `group_id` and `scope_key` columns.
+pub(crate) fn assignment_from_columns(group_id: &str, scope_key: &str) -> Result<RoleAssignment, DomainError> {
     const TABLE: &str = "role_assignments";
     Ok(RoleAssignment {
-        group_id: group_id_from(TABLE, "group_id", &row.group_id)?,
-        scope: scope_from_key(TABLE, &row.scope_key)?,
+        group_id: group_id_from(TABLE, "group_id", group_id)?,
+        scope: scope_from_key(TABLE, scope_key)?,
     })
 }
 
 /// A `user_permission_overrides` row as a domain [`PermissionOverride`].
 pub(crate) fn override_from_row(row: &user_permission_overrides::Model) -> Result<PermissionOverride, DomainError> {
+    override_from_columns(&row.permission_name, &row.effect, &row.scope_key)
+}
+
+/// An override from its `permission_name`, `effect` and `scope_key` columns.
+pub(crate) fn override_from_columns(
+    permission_name: &str,
+    effect: &str,
+    scope_key: &str,
+) -> Result<PermissionOverride, DomainError> {
     const TABLE: &str = "user_permission_overrides";
     Ok(PermissionOverride {
-        permission: permission_name_from(TABLE, "permission_name", &row.permission_name)?,
-        effect: OverrideEffect::parse_stored(&row.effect).ok_or_else(|| corrupt_row(TABLE, "effect", &row.effect))?,
-        scope: scope_from_key(TABLE, &row.scope_key)?,
+        permission: permission_name_from(TABLE, "permission_name", permission_name)?,
+        effect: OverrideEffect::parse_stored(effect).ok_or_else(|| corrupt_row(TABLE, "effect", effect))?,
+        scope: scope_from_key(TABLE, scope_key)?,
     })
 }
 

@@ -31,7 +31,9 @@
 //! `group_rows`; `stores`; `permissions` (the catalog); `access` (what
 //! authorization reads); `audit_log` (listing, denied calls), `audit` and
 //! `changes` (writing events); `references` (checks that what a change
-//! names belongs to the account); `convert`, `error`, `write`, `seed`.
+//! names belongs to the account); `convert`, `error`, `write`, `seed`;
+//! `listener` (PostgreSQL's access-change notifications); `scratch` (a
+//! fresh PostgreSQL database for tests and tools).
 
 mod access;
 mod accounts;
@@ -56,6 +58,7 @@ mod platform;
 mod profiles;
 mod references;
 mod roles;
+pub mod scratch;
 mod seed;
 mod store;
 mod stores;

@@ -179,9 +179,8 @@ pub struct AccessCache {
     /// One snapshot load at a time: a version change under load costs one
     /// reload, not one per request in flight.
     loading: Arc<tokio::sync::Mutex<()>>,
-    /// Misses after which an entry is filled whole ([`FILL_AFTER_MISSES`];
-    /// `None`: the default).
-    fill_after: Option<usize>,
+    /// Misses after which an entry is filled whole.
+    fill_after: usize,
     fills: Arc<tokio::sync::Semaphore>,
 }
 
@@ -210,7 +209,7 @@ impl Default for AccessCache {
             freshness: None,
             versions: Arc::default(),
             loading: Arc::default(),
-            fill_after: None,
+            fill_after: FILL_AFTER_MISSES,
             fills: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
@@ -219,7 +218,7 @@ impl Default for AccessCache {
 impl AccessCache {
     /// The same cache, filling an account whole after `misses` misses.
     pub fn filling_after(mut self, misses: usize) -> Self {
-        self.fill_after = Some(misses);
+        self.fill_after = misses;
         self
     }
 
@@ -316,7 +315,7 @@ impl AccessCache {
             snapshot: Arc::new(snapshot),
             users: Mutex::default(),
             misses: AtomicUsize::new(0),
-            fill_after: self.fill_after.unwrap_or(FILL_AFTER_MISSES),
+            fill_after: self.fill_after,
             fills: Arc::clone(&self.fills),
         });
         self.keep(account_id, Arc::clone(&entry), watch);

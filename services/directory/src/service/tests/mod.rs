@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use roster_directory_store::scratch::FreshDatabase;
 use roster_directory_store::SeaDirectoryStore;
 use roster_domain::access::{RoleAssignment, Scope};
 use roster_domain::account::{BillingLevel, User};
@@ -179,6 +180,7 @@ pub struct Harness {
     pub directory: Directory,
     broker: FakeBroker,
     _data: tempfile::TempDir,
+    _postgres: Option<FreshDatabase>,
 }
 
 /// A signed-up account and its owner, as a caller.
@@ -201,21 +203,15 @@ impl Harness {
     }
 
     /// A directory on a fresh PostgreSQL database of its own
-    /// (`ROSTER_TEST_POSTGRES_URL`), and its URL for replicas
-    /// ([`Self::replica_on`]). The database is left behind, like the
-    /// end-to-end tests' (the scripts' test server is disposable).
+    /// (`ROSTER_TEST_POSTGRES_URL`), dropped with the harness, and its URL
+    /// for replicas ([`Self::replica_on`]).
     pub async fn on_postgres() -> (Self, String) {
-        use sea_orm::ConnectionTrait;
         let admin = std::env::var("ROSTER_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let name = format!("roster_directory_test_{}", uuid::Uuid::new_v4().simple());
-        let connection = sea_orm::Database::connect(admin.as_str()).await.expect("the test PostgreSQL server");
-        connection.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("a fresh database");
-        let _ = connection.close().await;
-        let (base, query) =
-            admin.split_once('?').map_or((admin.as_str(), String::new()), |(base, query)| (base, format!("?{query}")));
-        let url = format!("{}/{name}{query}", &base[..base.rfind('/').expect("a database in the URL")]);
-        let harness = Self::on_store(&url, CHEAP_ARGON2, tempfile::tempdir().expect("a temporary directory")).await;
+        let database = FreshDatabase::create(&admin).await.expect("a fresh database");
+        let url = database.url.clone();
+        let mut harness = Self::on_store(&url, CHEAP_ARGON2, tempfile::tempdir().expect("a temporary directory")).await;
+        harness._postgres = Some(database);
         (harness, url)
     }
 
@@ -242,7 +238,7 @@ impl Harness {
             SessionRevoker::new(channel, token),
             login,
         );
-        Self { directory, broker, _data: data }
+        Self { directory, broker, _data: data, _postgres: None }
     }
 
     /// A second directory replica over the same database: everything
