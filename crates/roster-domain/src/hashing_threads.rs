@@ -5,12 +5,30 @@
 //! validation keeps its latency while logins storm). When nothing else
 //! wants the CPU, lower-priority threads still get all of it, so logins
 //! alone hash as fast as before.
+//!
+//! The default on Linux is `SCHED_IDLE`: a thread of any normal priority
+//! that wakes up preempts a hashing thread at once, where a niced one would
+//! still finish its time slice first (milliseconds of argon2 in front of a
+//! validation). Hashing threads are never starved outright: the kernel still
+//! gives `SCHED_IDLE` threads a minimal share of a busy CPU.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// How the hashing threads are scheduled against everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashingPriority {
+    /// As any other thread.
+    Normal,
+    /// This many Linux nice steps (1 to 19) below normal.
+    Nice(u8),
+    /// Linux `SCHED_IDLE`: below every nice level, and preempted by any
+    /// other thread that wakes up.
+    Idle,
+}
 
 /// A fixed pool of hashing threads; they end when the pool is dropped.
 #[derive(Debug)]
@@ -19,18 +37,17 @@ pub struct HashingThreads {
 }
 
 impl HashingThreads {
-    /// Starts `threads` threads (at least one). On Linux each raises its own
-    /// nice value by `niceness` (0 leaves it; negative values are ignored:
-    /// raising priority needs privileges, and hashing must never outrank
-    /// serving). Elsewhere `niceness` is ignored.
-    pub fn start(threads: usize, niceness: i32) -> std::io::Result<Self> {
+    /// Starts `threads` threads (at least one). On Linux each lowers its own
+    /// priority as `priority` says (raising it needs privileges, and hashing
+    /// must never outrank serving); elsewhere `priority` is ignored.
+    pub fn start(threads: usize, priority: HashingPriority) -> std::io::Result<Self> {
         let (jobs, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads.max(1) {
             let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("roster-argon2-{index}"))
-                .spawn(move || work(&receiver, niceness))?;
+                .spawn(move || work(&receiver, priority))?;
         }
         Ok(Self { jobs })
     }
@@ -47,8 +64,8 @@ impl HashingThreads {
     }
 }
 
-fn work(jobs: &Mutex<Receiver<Job>>, niceness: i32) {
-    lower_priority(niceness);
+fn work(jobs: &Mutex<Receiver<Job>>, priority: HashingPriority) {
+    lower_priority(priority);
     crate::password::keep_argon2_memory_on_this_thread();
     loop {
         // Only one thread waits on the receiver at a time; the others wait
@@ -67,23 +84,30 @@ fn work(jobs: &Mutex<Receiver<Job>>, niceness: i32) {
 }
 
 #[cfg(target_os = "linux")]
-fn lower_priority(niceness: i32) {
-    if niceness <= 0 {
-        return;
-    }
-    // On Linux the nice value belongs to each thread, and `who = 0` names
-    // the calling thread (setpriority(2), "BUGS": NPTL threads do not share
-    // it). Raising one's own nice value needs no privilege.
-    // SAFETY: setpriority reads no memory of ours; it only sets the
-    // scheduling priority of the calling thread.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, niceness) };
+fn lower_priority(priority: HashingPriority) {
+    let result = match priority {
+        HashingPriority::Normal => return,
+        // On Linux the nice value belongs to each thread, and `who = 0`
+        // names the calling thread (setpriority(2), "BUGS": NPTL threads do
+        // not share it). Raising one's own nice value needs no privilege.
+        // SAFETY: setpriority reads no memory of ours; it only sets the
+        // scheduling priority of the calling thread.
+        HashingPriority::Nice(steps) => unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, i32::from(steps.min(19))) },
+        HashingPriority::Idle => {
+            let parameters = libc::sched_param { sched_priority: 0 };
+            // SAFETY: `parameters` lives across the call, which only reads
+            // it; pid 0 is the calling thread (sched_setscheduler(2)).
+            // Moving to SCHED_IDLE needs no privilege.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &parameters) }
+        }
+    };
     if result != 0 {
-        tracing::warn!(niceness, error = %std::io::Error::last_os_error(), "could not lower the hashing threads' priority");
+        tracing::warn!(?priority, error = %std::io::Error::last_os_error(), "could not lower the hashing threads' priority");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_niceness: i32) {}
+fn lower_priority(_priority: HashingPriority) {}
 
 /// The calling thread's nice value (Linux), for tests.
 #[cfg(all(test, target_os = "linux"))]
@@ -93,13 +117,20 @@ fn current_niceness() -> i32 {
     unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
 }
 
+/// The calling thread's scheduling policy (Linux), for tests.
+#[cfg(all(test, target_os = "linux"))]
+fn current_policy() -> i32 {
+    // SAFETY: sched_getscheduler reads no memory of ours.
+    unsafe { libc::sched_getscheduler(0) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn jobs_run_on_the_named_threads_and_a_panic_does_not_kill_one() {
-        let threads = HashingThreads::start(1, 0).unwrap();
+        let threads = HashingThreads::start(1, HashingPriority::Normal).unwrap();
         let name = threads.run(|| std::thread::current().name().map(str::to_owned)).await.unwrap();
         assert_eq!(name.as_deref(), Some("roster-argon2-0"));
         assert_eq!(threads.run(|| -> u8 { panic!("a job panics") }).await, None);
@@ -112,11 +143,15 @@ mod tests {
     #[tokio::test]
     async fn hashing_threads_run_at_the_lower_priority_asked_for() {
         let before = current_niceness();
-        let threads = HashingThreads::start(2, 7).unwrap();
-        let niceness = threads.run(current_niceness).await.unwrap();
-        assert_eq!(niceness, (before + 7).min(19));
+        let niced = HashingThreads::start(2, HashingPriority::Nice(7)).unwrap();
+        assert_eq!(niced.run(current_niceness).await.unwrap(), (before + 7).min(19));
+        assert_eq!(niced.run(current_policy).await.unwrap(), libc::SCHED_OTHER);
         assert_eq!(current_niceness(), before, "only the hashing threads changed");
-        let unchanged = HashingThreads::start(1, 0).unwrap();
+        let idle = HashingThreads::start(2, HashingPriority::Idle).unwrap();
+        assert_eq!(idle.run(current_policy).await.unwrap(), libc::SCHED_IDLE);
+        assert_eq!(current_policy(), libc::SCHED_OTHER, "only the hashing threads changed");
+        let unchanged = HashingThreads::start(1, HashingPriority::Normal).unwrap();
         assert_eq!(unchanged.run(current_niceness).await.unwrap(), before);
+        assert_eq!(unchanged.run(current_policy).await.unwrap(), libc::SCHED_OTHER);
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{DomainError, FieldViolation};
-use crate::hashing_threads::HashingThreads;
+use crate::hashing_threads::{HashingPriority, HashingThreads};
 
 /// A plaintext password, NFKC-normalised. Never logged, traced or returned.
 #[derive(Clone)]
@@ -303,15 +303,20 @@ pub struct HashingPool {
 }
 
 impl HashingPool {
-    /// `workers` hashing threads, each `niceness` steps below normal
-    /// priority (see [`HashingThreads`]), and `queue` more callers waiting.
-    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize, niceness: i32) -> std::io::Result<Self> {
+    /// `workers` hashing threads at `priority` (see [`HashingThreads`]), and
+    /// `queue` more callers waiting.
+    pub fn new(
+        hasher: PasswordHasher,
+        workers: usize,
+        queue: usize,
+        priority: HashingPriority,
+    ) -> std::io::Result<Self> {
         let workers = workers.max(1);
         Ok(Self {
             hasher,
             running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(Semaphore::new(workers + queue)),
-            threads: Arc::new(HashingThreads::start(workers, niceness)?),
+            threads: Arc::new(HashingThreads::start(workers, priority)?),
         })
     }
 
@@ -488,7 +493,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_pool_refuses_at_once() {
-        let pool = HashingPool::new(cheap_hasher(), 1, 0, 0).unwrap();
+        let pool = HashingPool::new(cheap_hasher(), 1, 0, HashingPriority::Normal).unwrap();
         let held = pool.admitted.clone().try_acquire_owned().unwrap();
         let error = pool.hash(Password::for_verification("whatever")).await.unwrap_err();
         assert_eq!(error.reason(), "PASSWORD_POOL_BUSY");

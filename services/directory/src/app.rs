@@ -114,7 +114,7 @@ impl Application {
             0 => workers * 4,
             configured => configured,
         };
-        let hashing = HashingPool::new(hasher, workers, queue, settings.hashing_niceness.clamp(0, 19))
+        let hashing = HashingPool::new(hasher, workers, queue, settings.hashing_priority())
             .context("starting the password hashing threads")?;
         let internal_token = InternalToken::resolve(settings.internal_token.clone(), &settings.data_dir)
             .context("resolving the internal credential")?;

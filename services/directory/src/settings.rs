@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use roster_domain::hashing_threads::HashingPriority;
 use roster_domain::lockout::LockoutPolicy;
 use roster_domain::password::Argon2Settings;
 use roster_server::config::{ServerLimits, TelemetrySettings};
@@ -195,9 +196,13 @@ pub struct DirectorySettings {
     /// Hashings allowed to wait for a worker before further logins are
     /// refused with RESOURCE_EXHAUSTED; four per worker when 0.
     pub hashing_queue: usize,
-    /// How far below normal priority the hashing threads run (Linux nice
-    /// steps, 0 to 19): argon2 then yields the CPU to serving requests
-    /// during a login storm, and still takes all of it when idle.
+    /// Linux: the hashing threads run under `SCHED_IDLE`, so any serving
+    /// thread that wakes up preempts argon2 at once during a login storm,
+    /// while logins alone still take all of the CPU. `false`: they run
+    /// `hashing_niceness` steps below normal instead.
+    pub hashing_idle: bool,
+    /// With `hashing_idle = false`: how far below normal priority the
+    /// hashing threads run (Linux nice steps, 0 to 19).
     pub hashing_niceness: i32,
     pub lockout: LockoutSettings,
     pub invitations: InvitationSettings,
@@ -205,6 +210,17 @@ pub struct DirectorySettings {
     pub mail: MailSettings,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
+}
+
+impl DirectorySettings {
+    /// How the password hashing threads are scheduled.
+    pub fn hashing_priority(&self) -> HashingPriority {
+        match (self.hashing_idle, self.hashing_niceness.clamp(0, 19)) {
+            (true, _) => HashingPriority::Idle,
+            (false, 0) => HashingPriority::Normal,
+            (false, steps) => HashingPriority::Nice(steps as u8),
+        }
+    }
 }
 
 impl Default for DirectorySettings {
@@ -221,6 +237,7 @@ impl Default for DirectorySettings {
             argon2: Argon2Settings::default(),
             hashing_workers: 0,
             hashing_queue: 0,
+            hashing_idle: true,
             hashing_niceness: 10,
             lockout: LockoutSettings::default(),
             invitations: InvitationSettings::default(),
@@ -251,6 +268,22 @@ mod tests {
     use roster_server::config::load_section;
 
     use super::*;
+
+    #[test]
+    fn hashing_runs_under_sched_idle_unless_told_to_use_nice_steps() {
+        let settings: DirectorySettings = load_section("directory", None, &HashMap::new()).unwrap();
+        assert_eq!(settings.hashing_priority(), HashingPriority::Idle);
+        let niced = |steps: &str| {
+            let environment = HashMap::from([
+                ("ROSTER_DIRECTORY__HASHING_IDLE".to_owned(), "false".to_owned()),
+                ("ROSTER_DIRECTORY__HASHING_NICENESS".to_owned(), steps.to_owned()),
+            ]);
+            load_section::<DirectorySettings>("directory", None, &environment).unwrap().hashing_priority()
+        };
+        assert_eq!(niced("10"), HashingPriority::Nice(10));
+        assert_eq!(niced("0"), HashingPriority::Normal);
+        assert_eq!(niced("40"), HashingPriority::Nice(19), "nice steps stop at 19");
+    }
 
     #[test]
     fn r39_lockout_defaults_to_ten_failures_and_thirty_minutes() {

@@ -23,6 +23,7 @@ use roster_domain::caller::{AuthenticatedUser, Caller};
 use roster_domain::clock::SystemClock;
 use roster_domain::filters::DataFilters;
 use roster_domain::groups::GroupKey;
+use roster_domain::hashing_threads::HashingPriority;
 use roster_domain::ids::{AccountId, GroupId, SessionId, UserId};
 use roster_domain::lockout::LockoutPolicy;
 use roster_domain::names::{AccountSlug, DisplayName, EmailAddress, LoginName};
@@ -226,8 +227,9 @@ impl Harness {
         tokio::spawn(server);
         let channel = lazy_channel(&format!("http://{address}")).expect("a channel to the fake broker");
         let token = InternalToken::from_configured(SecretString::from(INTERNAL_TOKEN)).expect("a valid credential");
-        let hashing = HashingPool::new(PasswordHasher::new(argon2).expect("argon2 parameters"), 2, 8, 0)
-            .expect("hashing threads");
+        let hashing =
+            HashingPool::new(PasswordHasher::new(argon2).expect("argon2 parameters"), 2, 8, HashingPriority::Normal)
+                .expect("hashing threads");
         let repository: Arc<dyn DirectoryRepository> = Arc::new(store);
         let login = LoginPolicy { clock: Arc::new(SystemClock), lockout: LockoutPolicy::default() };
         let directory = Directory::new(
