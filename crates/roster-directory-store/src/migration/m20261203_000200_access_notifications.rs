@@ -30,27 +30,26 @@ const UP_STATEMENTS: [&str; 2] = [
 const DOWN_STATEMENTS: [&str; 2] =
     ["DROP TRIGGER accounts_access_changed ON accounts", "DROP FUNCTION roster_access_changed()"];
 
+/// Runs `statements` in order on PostgreSQL; SQLite has no NOTIFY, so
+/// nothing happens there.
+async fn on_postgres(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let connection = manager.get_connection();
+    if connection.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    for statement in statements {
+        connection.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let connection = manager.get_connection();
-        if connection.get_database_backend() != DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        for statement in UP_STATEMENTS {
-            connection.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        on_postgres(manager, &UP_STATEMENTS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let connection = manager.get_connection();
-        if connection.get_database_backend() != DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        for statement in DOWN_STATEMENTS {
-            connection.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        on_postgres(manager, &DOWN_STATEMENTS).await
     }
 }
