@@ -44,6 +44,10 @@ pub struct Options {
     /// `scale_down`).
     #[arg(long, default_value_t = 100_000)]
     pub memory_sessions: u64,
+    /// Scenario 2: logins in flight per core (the broker admits four per
+    /// core by default; the directory hashes on one thread per core).
+    #[arg(long, default_value_t = 2)]
+    pub logins_per_core: usize,
     /// Scenario 3: logins in flight during the storm.
     #[arg(long, default_value_t = 256)]
     pub storm_logins: usize,

@@ -77,14 +77,19 @@ fn release_statement(this_user: Condition) -> UpdateStatement {
         .to_owned()
 }
 
-/// The end of an allowed attempt that succeeded: `lockout::after_success`.
-fn success_statement(this_user: Condition) -> UpdateStatement {
+/// The end of an allowed attempt that succeeded, in one statement: the login
+/// time, and `lockout::after_success` (R39: a success ends the run of
+/// failures, and any lock). It answers the row's status, so that R17's
+/// activation costs a statement only on a first login.
+fn success_statement(this_user: Condition, now: DateTime<Utc>) -> UpdateStatement {
     Query::update()
         .table(users::Entity)
+        .value(users::Column::LastLoginAt, now)
         .value(Lockout::FailedLoginCount, 0)
         .value(Lockout::PendingLogins, one_pending_fewer())
         .value(Lockout::LockedUntil, Option::<DateTime<Utc>>::None)
         .cond_where(this_user)
+        .returning_col(users::Column::Status)
         .to_owned()
 }
 
@@ -247,26 +252,31 @@ impl CredentialRepository for SeaDirectoryStore {
             if let Some(account_id) = attempt.account_id {
                 this_user = this_user.and(users::Column::AccountId.eq(account_id.to_string()));
             }
-            users::Entity::update_many()
-                .col_expr(users::Column::LastLoginAt, Expr::value(now))
-                .filter(this_user.clone())
-                .exec(&transaction)
-                .await
-                .map_err(failed("recording a login time"))?;
-            // R39: a success ends the run of failures, and any lock.
             let backend = transaction.get_database_backend();
-            let reset = success_statement(Condition::all().add(this_user.clone()));
-            transaction.execute(backend.build(&reset)).await.map_err(failed("resetting a login lockout"))?;
-            // R17: the first successful login turns an invitation active.
-            let activated = users::Entity::update_many()
-                .col_expr(users::Column::Status, Expr::value("active"))
-                .col_expr(users::Column::UpdatedAt, Expr::value(now))
-                .filter(this_user)
-                .filter(users::Column::Status.eq("invited"))
-                .exec(&transaction)
+            let ended = success_statement(Condition::all().add(this_user.clone()), now);
+            let status = transaction
+                .query_one(backend.build(&ended))
                 .await
-                .map_err(failed("activating an invited user"))?;
-            if activated.rows_affected > 0 {
+                .map_err(failed("recording a login time"))?
+                .map(|row| row.try_get::<String>("", "status"))
+                .transpose()
+                .map_err(failed("reading a logged-in user's status"))?;
+            // R17: the first successful login turns an invitation active
+            // (still guarded by the status: a block may have come between).
+            let activated = if status.as_deref() == Some("invited") {
+                users::Entity::update_many()
+                    .col_expr(users::Column::Status, Expr::value("active"))
+                    .col_expr(users::Column::UpdatedAt, Expr::value(now))
+                    .filter(this_user)
+                    .filter(users::Column::Status.eq("invited"))
+                    .exec(&transaction)
+                    .await
+                    .map_err(failed("activating an invited user"))?
+                    .rows_affected
+            } else {
+                0
+            };
+            if activated > 0 {
                 changes["status"] = json!({ "before": "invited", "after": "active" });
             }
         }

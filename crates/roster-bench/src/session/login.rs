@@ -34,7 +34,7 @@ pub async fn scenario_2(
     users: Arc<Vec<BenchUser>>,
 ) -> anyhow::Result<ScenarioResults> {
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    let in_flight = 2 * cores;
+    let in_flight = options.logins_per_core.max(1) * cores;
     let duration = options.duration();
     let settings =
         Argon2Settings { memory_kib: options.argon2_memory_kib, iterations: options.argon2_iterations, parallelism: 1 };

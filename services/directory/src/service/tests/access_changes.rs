@@ -206,10 +206,19 @@ async fn r38_an_ownership_transfer_invalidates_both_owners() {
     harness.directory.verify_credentials(context(), check).await.unwrap();
     harness.broker_calls();
 
+    let before = harness.directory.principal_access(acme.account_id, acme.owner.id).await.unwrap();
+    assert!(before.is_owner && before.permissions.is_owner);
+
     harness.directory.transfer_ownership(&acme.caller, context(), acme.account_id, kenji).await.unwrap();
     let calls = harness.broker_calls();
     assert_eq!(calls[0], users(&acme, &[acme.owner.id, kenji]));
     assert_eq!(calls.len(), 3, "then both users' sessions end: {calls:?}");
+    // R3, R40: what the broker fetches next names the new owner, although
+    // the account's snapshot was cached before the transfer.
+    let former = harness.directory.principal_access(acme.account_id, acme.owner.id).await.unwrap();
+    let owner = harness.directory.principal_access(acme.account_id, kenji).await.unwrap();
+    assert!(!former.is_owner && !former.permissions.is_owner);
+    assert!(owner.is_owner && owner.permissions.is_owner);
 }
 
 #[tokio::test]
