@@ -4,9 +4,11 @@
 //! The lockout columns (`failed_login_count`, `pending_logins`,
 //! `locked_until`) are not in the `users` entity: only this module reads or
 //! writes them, through the query builder, so that every other read and
-//! write of users stays as it was. A reservation reads and writes them under
-//! the row's write lock and applies `roster_domain::lockout`'s rule; the end
-//! of an attempt is one atomic `UPDATE`.
+//! write of users stays as it was. A reservation of an unlocked credential
+//! below the limit's edge is one conditional `UPDATE` (`LockoutPolicy::
+//! counted_below`); any other reads and writes them under the row's write
+//! lock and applies `roster_domain::lockout`'s rule. The end of an attempt
+//! is one atomic `UPDATE`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -216,6 +218,28 @@ impl CredentialRepository for SeaDirectoryStore {
         policy: LockoutPolicy,
     ) -> Result<AttemptReservation, DomainError> {
         let this_user = user_of_account(account_id, user_id);
+        // The common attempt in one statement: what `policy.reserve` does to
+        // an unlocked count below `counted_below`, as a conditional write
+        // that the row's lock orders against every other one (issue 6).
+        let backend = self.database.get_database_backend();
+        let counted = Query::update()
+            .table(users::Entity)
+            .value(Lockout::FailedLoginCount, Expr::col(Lockout::FailedLoginCount).add(1))
+            .value(Lockout::PendingLogins, Expr::col(Lockout::PendingLogins).add(1))
+            .cond_where(
+                this_user
+                    .clone()
+                    .add(Expr::col(Lockout::LockedUntil).is_null())
+                    .add(Expr::col(Lockout::FailedLoginCount).lt(i64::from(policy.counted_below()))),
+            )
+            .to_owned();
+        let written =
+            self.database.execute(backend.build(&counted)).await.map_err(failed("counting a login attempt"))?;
+        if written.rows_affected() == 1 {
+            return Ok(AttemptReservation::Allowed);
+        }
+        // Locked, at the limit's edge, or no such user: the whole rule,
+        // under the row's lock.
         let Some((transaction, state)) = self.begin_lockout_write(this_user.clone()).await? else {
             return Err(user_not_found());
         };

@@ -78,6 +78,17 @@ impl LockoutPolicy {
         self.max_failures.max(1)
     }
 
+    /// Counts below which an unlocked credential's attempt is simply
+    /// counted: with no lock (not even an expired one) and
+    /// `failed_login_count` below this, [`Self::reserve`] adds one to the
+    /// count and to the attempts in flight, sets no lock and answers
+    /// `Allowed`. A store may do exactly that in one conditional write and
+    /// run `reserve` under the row's lock only when the write matched
+    /// nothing (issue 6: the common login costs one statement).
+    pub fn counted_below(&self) -> u32 {
+        self.limit() - 1
+    }
+
     /// Reserves one login attempt at `now`: returns the state to store and
     /// the answer.
     ///
@@ -136,6 +147,33 @@ pub fn after_release(state: LockoutState) -> LockoutState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shortcut a store takes (one conditional write) is exactly what
+    /// `reserve` does for an unlocked count below `counted_below`, and not
+    /// what it does at the limit's edge, nor with a lock, expired or not.
+    #[test]
+    fn r39_counted_below_is_where_reserve_only_counts() {
+        let now = Utc::now();
+        for max_failures in [0, 1, 2, 10] {
+            let policy = LockoutPolicy { max_failures, lock_for: Duration::minutes(30) };
+            let below = policy.counted_below();
+            for failed_login_count in 0..below {
+                for pending_logins in [0, 3] {
+                    let state = LockoutState { failed_login_count, pending_logins, locked_until: None };
+                    let counted = LockoutState {
+                        failed_login_count: failed_login_count + 1,
+                        pending_logins: pending_logins + 1,
+                        locked_until: None,
+                    };
+                    assert_eq!(policy.reserve(state, now), (counted, AttemptReservation::Allowed));
+                }
+            }
+            let at_edge = LockoutState { failed_login_count: below, pending_logins: 0, locked_until: None };
+            assert!(policy.reserve(at_edge, now).0.locked_until.is_some(), "max_failures {max_failures}");
+            let expired = LockoutState { locked_until: Some(now - Duration::seconds(1)), ..LockoutState::default() };
+            assert_eq!(policy.reserve(expired, now).0.failed_login_count, 1, "an expired lock restarts the count");
+        }
+    }
 
     fn start() -> DateTime<Utc> {
         DateTime::UNIX_EPOCH + Duration::days(20_000)
