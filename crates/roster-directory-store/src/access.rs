@@ -10,7 +10,7 @@ use roster_domain::access::{GroupNode, GroupTree, PermissionCatalog, UserGrants}
 use roster_domain::account::UserStatus;
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::names::AccountKey;
-use roster_domain::repository::{AccessRepository, AccessSnapshot, PrincipalFacts, UserAccessFacts};
+use roster_domain::repository::{AccessRepository, AccessSnapshot, UserAccessFacts};
 use roster_domain::DomainError;
 use sea_orm::sea_query::Query;
 use sea_orm::{
@@ -20,8 +20,8 @@ use sea_orm::{
 
 use crate::accounts::find_account_row;
 use crate::convert::{
-    account_from_row, assignment_from_columns, data_filters_from_row, group_id_from, override_from_columns,
-    permission_spec_from_row, user_id_from, user_status_from,
+    account_from_row, assignment_from_columns, group_id_from, override_from_columns, permission_spec_from_row,
+    user_id_from, user_status_from,
 };
 use crate::entity::{groups, permissions, role_assignments, user_permission_overrides, users};
 use crate::error::{account_not_found, failed};
@@ -99,29 +99,6 @@ impl AccessRepository for SeaDirectoryStore {
             is_owner: account.owner_user_id == id,
             assignments: grants.assignments.remove(&user_id).unwrap_or_default().into_iter().collect(),
             overrides: grants.overrides.remove(&user_id).unwrap_or_default().into_iter().collect(),
-        }))
-    }
-
-    #[tracing::instrument(name = "directory_store.principal_facts", skip_all, fields(account.id = %account_id, user.id = %user_id))]
-    async fn principal_facts(
-        &self,
-        account_id: AccountId,
-        user_id: UserId,
-    ) -> Result<Option<PrincipalFacts>, DomainError> {
-        let (account, id) = (account_id.to_string(), user_id.to_string());
-        // Independent reads: over the pool they run side by side.
-        let (row, mut grants) = tokio::try_join!(
-            find_user_row(&self.database, &account, &id),
-            load_grants(&self.database, std::slice::from_ref(&id))
-        )?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(PrincipalFacts {
-            blocked: user_status_from(&row.status)? == UserStatus::Blocked,
-            data_filters: data_filters_from_row(&row)?,
-            assignments: grants.assignments.remove(&user_id).unwrap_or_default(),
-            overrides: grants.overrides.remove(&user_id).unwrap_or_default(),
         }))
     }
 

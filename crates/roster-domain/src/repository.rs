@@ -5,17 +5,14 @@
 //! Every mutating method writes its audit event in the same transaction as
 //! the change (R43): either both commit or neither does.
 
-use std::collections::BTreeSet;
-
 use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use crate::access::{GroupTree, PermissionCatalog, PermissionOverride, RoleAssignment, UserGrants};
+use crate::access::{GroupTree, PermissionCatalog, RoleAssignment, UserGrants};
 use crate::account::{Account, BillingLevel, NewAccount, NewOwner, User};
 use crate::audit::{AuditOutcome, RequestContext};
 use crate::error::{DomainError, FieldViolation};
-use crate::filters::DataFilters;
 use crate::freshness::AccessFreshness;
 use crate::groups::{Group, GroupKey, GroupPatch, GroupWithCounts, NewGroup};
 use crate::ids::{AccountId, AuditEventId, GroupId, SessionId, StoreId, UserId};
@@ -233,18 +230,6 @@ pub struct UserAccessFacts {
     pub blocked: bool,
 }
 
-/// What a principal's access needs of one user (R14, R40), as
-/// [`AccessRepository::principal_facts`] answers it: the grants without the
-/// owner flag (the account's [`AccessSnapshot`] has the owner), whether the
-/// user is blocked, and their data filters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrincipalFacts {
-    pub blocked: bool,
-    pub data_filters: DataFilters,
-    pub assignments: BTreeSet<RoleAssignment>,
-    pub overrides: BTreeSet<PermissionOverride>,
-}
-
 /// Reads for authorization (hot path: keep them to a query or two).
 #[async_trait]
 pub trait AccessRepository: Send + Sync {
@@ -254,17 +239,6 @@ pub trait AccessRepository: Send + Sync {
     /// A user's owner flag, assignments and overrides; `None` for a user not
     /// of this account.
     async fn user_grants(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserGrants>, DomainError>;
-
-    /// The user's blocked flag, data filters, assignments and overrides
-    /// (the user row and the two grant tables, read side by side); `None`
-    /// for a user not of this account. What a login and the broker's access
-    /// fetch read (issue 6: fewer statements per login than a whole
-    /// [`UserRepository::user_profile`]).
-    async fn principal_facts(
-        &self,
-        account_id: AccountId,
-        user_id: UserId,
-    ) -> Result<Option<PrincipalFacts>, DomainError>;
 
     /// A number that changes, in the same transaction, with every write
     /// that can change what [`Self::access_snapshot`] or

@@ -148,46 +148,6 @@ pub async fn user_grants_read_the_owner_flag_assignments_and_overrides(database:
     assert_eq!(audit_count(&store).await, 6);
 }
 
-/// R14, R40: what a principal's access needs of one user (a login reads it
-/// after the password matched): the same grants `user_grants` answers, the
-/// blocked flag and the data filters; nothing for a user of another account
-/// or no user at all.
-pub async fn principal_facts_read_grants_the_blocked_flag_and_data_filters(database: TestDatabase) {
-    let store = database.store;
-    let acme = sign_up(&store, "acme").await;
-    let globex = sign_up(&store, "globex").await;
-    let context = acting(&acme.owner);
-    let manager = group_named(&store, acme.account.id, "Manager").await;
-    let shibuya = create_store(&store, &acme, "Shibuya").await;
-    let kenji = create_user(&store, &acme, "kenji").await;
-    store.assign_role(acme.account.id, kenji, in_store(manager.id, shibuya), &context).await.unwrap();
-    let filters = roster_domain::filters::DataFilters::parse(
-        "data_filters",
-        &std::collections::BTreeMap::from([("country".to_owned(), vec!["JP".to_owned()])]),
-    )
-    .unwrap();
-    let patch = roster_domain::users::UserPatch {
-        overrides: Some(BTreeSet::from([grant("reports.view", Scope::Store(shibuya))])),
-        data_filters: Some(filters.clone()),
-        ..Default::default()
-    };
-    store.update_user(acme.account.id, kenji, patch, &context).await.unwrap();
-
-    let facts = store.principal_facts(acme.account.id, kenji).await.unwrap().unwrap();
-    let grants = store.user_grants(acme.account.id, kenji).await.unwrap().unwrap();
-    assert_eq!(facts.assignments.iter().copied().collect::<Vec<_>>(), grants.assignments);
-    assert_eq!(facts.overrides.iter().cloned().collect::<Vec<_>>(), grants.overrides);
-    assert_eq!(facts.data_filters, filters);
-    assert!(!facts.blocked);
-
-    store.set_user_blocked(acme.account.id, kenji, true, &context).await.unwrap();
-    assert!(store.principal_facts(acme.account.id, kenji).await.unwrap().unwrap().blocked, "R14");
-    let owner = store.principal_facts(acme.account.id, acme.owner.id).await.unwrap().unwrap();
-    assert!(owner.data_filters.is_empty() && owner.overrides.is_empty() && !owner.blocked);
-    assert_eq!(store.principal_facts(globex.account.id, kenji).await.unwrap(), None);
-    assert_eq!(store.principal_facts(acme.account.id, UserId::generate()).await.unwrap(), None);
-}
-
 /// Issue 6: the whole account in one pass answers, user by user, what
 /// `user_grants` answers, with R14's blocked flag; nothing for an unknown
 /// account or one larger than asked.

@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use roster_domain::access::{GroupTree, PermissionsByScope, UserGrants};
+use roster_domain::account::UserStatus;
 use roster_domain::filters::DataFilters;
 use roster_domain::ids::{AccountId, GroupId, UserId};
 use roster_domain::names::DisplayName;
-use roster_domain::repository::PrincipalFacts;
+use roster_domain::users::UserProfile;
 use roster_domain::{DomainError, ErrorCode};
 
 use super::access_cache::Currency;
@@ -38,8 +39,8 @@ fn user_not_found() -> DomainError {
 
 /// The user's groups, named from the tree, each once however many scopes
 /// hold it, in the order logins list them (by name key, then id).
-fn groups_of(facts: &PrincipalFacts, tree: &GroupTree) -> Vec<(GroupId, String)> {
-    let ids: BTreeSet<GroupId> = facts.assignments.iter().map(|assignment| assignment.group_id).collect();
+fn groups_of(profile: &UserProfile, tree: &GroupTree) -> Vec<(GroupId, String)> {
+    let ids: BTreeSet<GroupId> = profile.assignments.iter().map(|assignment| assignment.group_id).collect();
     let mut groups: Vec<(String, GroupId, String)> = ids
         .into_iter()
         .filter_map(|group_id| tree.get(group_id).map(|node| (group_id, node.name.clone())))
@@ -74,25 +75,23 @@ impl Directory {
             )?;
             Ok::<_, DomainError>(Arc::clone(&account.snapshot))
         };
-        let (snapshot, facts) = futures::try_join!(snapshot, self.repository.principal_facts(account_id, user_id))?;
-        let facts = facts.ok_or_else(user_not_found)?;
-        // The owner as of the snapshot, which is as current as the facts:
-        // an ownership transfer moves the access version it was checked at.
-        let is_owner = snapshot.account.owner_user_id == user_id;
+        let (snapshot, profile) = futures::try_join!(snapshot, self.repository.user_profile(account_id, user_id))?;
+        let profile = profile.ok_or_else(user_not_found)?;
         let grants = UserGrants {
-            is_owner,
-            assignments: facts.assignments.iter().copied().collect(),
-            overrides: facts.overrides.iter().cloned().collect(),
+            is_owner: profile.user.is_owner,
+            assignments: profile.assignments.iter().copied().collect(),
+            overrides: profile.overrides.iter().cloned().collect(),
         };
+        let blocked = profile.user.status == UserStatus::Blocked;
         Ok(PrincipalAccess {
             user_id,
             account_id,
-            groups: groups_of(&facts, &snapshot.groups),
-            is_owner,
+            groups: groups_of(&profile, &snapshot.groups),
+            is_owner: profile.user.is_owner,
             is_platform_operator: snapshot.account.is_platform,
-            blocked: facts.blocked,
-            permissions: permissions_by_scope(&snapshot, &grants, facts.blocked),
-            data_filters: facts.data_filters,
+            blocked,
+            permissions: permissions_by_scope(&snapshot, &grants, blocked),
+            data_filters: profile.data_filters,
         })
     }
 }
