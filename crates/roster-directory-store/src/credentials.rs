@@ -79,6 +79,23 @@ fn release_statement(this_user: Condition) -> UpdateStatement {
         .to_owned()
 }
 
+/// The common reservation in one statement (issue 6): what
+/// `LockoutPolicy::reserve` does to an unlocked count below
+/// `counted_below`, as a conditional write that the row's lock orders
+/// against every other one. It matches no row otherwise.
+fn counted_statement(this_user: Condition, policy: LockoutPolicy) -> UpdateStatement {
+    Query::update()
+        .table(users::Entity)
+        .value(Lockout::FailedLoginCount, Expr::col(Lockout::FailedLoginCount).add(1))
+        .value(Lockout::PendingLogins, Expr::col(Lockout::PendingLogins).add(1))
+        .cond_where(
+            this_user
+                .add(Expr::col(Lockout::LockedUntil).is_null())
+                .add(Expr::col(Lockout::FailedLoginCount).lt(i64::from(policy.counted_below()))),
+        )
+        .to_owned()
+}
+
 /// The end of an allowed attempt that succeeded, in one statement: the login
 /// time, and `lockout::after_success` (R39: a success ends the run of
 /// failures, and any lock). It answers the row's status, so that R17's
@@ -218,21 +235,8 @@ impl CredentialRepository for SeaDirectoryStore {
         policy: LockoutPolicy,
     ) -> Result<AttemptReservation, DomainError> {
         let this_user = user_of_account(account_id, user_id);
-        // The common attempt in one statement: what `policy.reserve` does to
-        // an unlocked count below `counted_below`, as a conditional write
-        // that the row's lock orders against every other one (issue 6).
         let backend = self.database.get_database_backend();
-        let counted = Query::update()
-            .table(users::Entity)
-            .value(Lockout::FailedLoginCount, Expr::col(Lockout::FailedLoginCount).add(1))
-            .value(Lockout::PendingLogins, Expr::col(Lockout::PendingLogins).add(1))
-            .cond_where(
-                this_user
-                    .clone()
-                    .add(Expr::col(Lockout::LockedUntil).is_null())
-                    .add(Expr::col(Lockout::FailedLoginCount).lt(i64::from(policy.counted_below()))),
-            )
-            .to_owned();
+        let counted = counted_statement(this_user.clone(), policy);
         let written =
             self.database.execute(backend.build(&counted)).await.map_err(failed("counting a login attempt"))?;
         if written.rows_affected() == 1 {
@@ -285,22 +289,17 @@ impl CredentialRepository for SeaDirectoryStore {
                 .map(|row| row.try_get::<String>("", "status"))
                 .transpose()
                 .map_err(failed("reading a logged-in user's status"))?;
-            // R17: the first successful login turns an invitation active
-            // (still guarded by the status: a block may have come between).
-            let activated = if status.as_deref() == Some("invited") {
+            // R17: the first successful login turns an invitation active.
+            // The UPDATE above holds the row's lock, so the status it
+            // answered is still the row's.
+            if status.as_deref() == Some("invited") {
                 users::Entity::update_many()
                     .col_expr(users::Column::Status, Expr::value("active"))
                     .col_expr(users::Column::UpdatedAt, Expr::value(now))
                     .filter(this_user)
-                    .filter(users::Column::Status.eq("invited"))
                     .exec(&transaction)
                     .await
-                    .map_err(failed("activating an invited user"))?
-                    .rows_affected
-            } else {
-                0
-            };
-            if activated > 0 {
+                    .map_err(failed("activating an invited user"))?;
                 changes["status"] = json!({ "before": "invited", "after": "active" });
             }
         }

@@ -172,6 +172,10 @@ mod tests {
             assert!(policy.reserve(at_edge, now).0.locked_until.is_some(), "max_failures {max_failures}");
             let expired = LockoutState { locked_until: Some(now - Duration::seconds(1)), ..LockoutState::default() };
             assert_eq!(policy.reserve(expired, now).0.failed_login_count, 1, "an expired lock restarts the count");
+            let running = LockoutState { locked_until: Some(now + Duration::minutes(1)), ..LockoutState::default() };
+            let (after, answer) = policy.reserve(running, now);
+            assert_eq!(after, running, "a running lock counts nothing");
+            assert_ne!(answer, AttemptReservation::Allowed);
         }
     }
 
