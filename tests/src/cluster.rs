@@ -91,7 +91,7 @@ pub struct Cluster {
 /// A second broker process of a [`Cluster`], killed on drop.
 pub struct BrokerReplica {
     pub url: String,
-    _process: Child,
+    process: Child,
 }
 
 impl BrokerReplica {
@@ -222,7 +222,7 @@ impl Cluster {
             .kill_on_drop(true);
         configure_logs(&mut directory, capture("directory.log").as_deref())?;
 
-        let cluster = Self {
+        let mut cluster = Self {
             directory_url,
             session_url,
             internal_token,
@@ -237,11 +237,26 @@ impl Cluster {
         Ok(cluster)
     }
 
-    async fn wait_until_serving(&self, limit: Duration) -> anyhow::Result<()> {
+    /// Waits until the broker reports its session service and the directory
+    /// its account service SERVING, failing at once if either process
+    /// exits first (a port somebody else took, a bad setting). Asking for
+    /// the service by name keeps another process's server on the same port
+    /// from passing for ours.
+    async fn wait_until_serving(&mut self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
-        for url in [&self.session_url, &self.directory_url] {
+        let waits = [
+            ("roster-session", self.session_url.clone(), SESSION_SERVICE),
+            ("roster-directory", self.directory_url.clone(), ACCOUNT_SERVICE),
+        ];
+        for (name, url, service) in waits {
             loop {
-                if serving(url).await {
+                let child = if name == "roster-session" { &mut self.session } else { &mut self.directory };
+                if let Some(status) = child.try_wait()? {
+                    anyhow::bail!(
+                        "{name} exited before serving on {url} ({status}; set TEST_LOG=info to see its logs)"
+                    );
+                }
+                if serving_service(&url, service).await {
                     break;
                 }
                 anyhow::ensure!(
@@ -265,9 +280,12 @@ impl Cluster {
             .envs(self.session_env.iter().map(|(key, value)| (key, value)))
             .kill_on_drop(true);
         configure_logs(&mut command, None)?;
-        let replica = BrokerReplica { url: format!("http://127.0.0.1:{port}"), _process: command.spawn()? };
+        let mut replica = BrokerReplica { url: format!("http://127.0.0.1:{port}"), process: command.spawn()? };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !serving(&replica.url).await {
+        while !serving_service(&replica.url, SESSION_SERVICE).await {
+            if let Some(status) = replica.process.try_wait()? {
+                anyhow::bail!("the broker replica exited before serving on {} ({status})", replica.url);
+            }
             anyhow::ensure!(Instant::now() < deadline, "the broker replica did not report SERVING in time");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -383,10 +401,16 @@ pub fn with_bearer<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
-async fn serving(url: &str) -> bool {
+/// The health-checking name of the broker's session service.
+const SESSION_SERVICE: &str = "roster.session.v1.SessionService";
+/// The health-checking name of the directory's account service.
+const ACCOUNT_SERVICE: &str = "roster.directory.v1.AccountService";
+
+/// Whether `url` reports `service` (the empty name: the whole server) SERVING.
+async fn serving_service(url: &str, service: &str) -> bool {
     let Ok(channel) = Channel::from_shared(url.to_owned()).expect("a valid url").connect().await else { return false };
     matches!(
-        HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await,
+        HealthClient::new(channel).check(HealthCheckRequest { service: service.to_owned() }).await,
         Ok(response) if response.get_ref().status == ServingStatus::Serving as i32
     )
 }

@@ -17,12 +17,32 @@ pub mod status;
 
 pub use cluster::{Cluster, ClusterOptions, DatabaseKind, SessionBackend};
 
-/// A free TCP port on the loopback interface.
+/// A TCP port on the loopback interface that nothing listens on and that
+/// no other caller in this process has been handed.
+///
+/// The port is released before the child process binds it, so it must not
+/// come from the kernel's ephemeral range (`bind(0)`): there another test's
+/// `bind(0)` or any outgoing connection (to Redis, PostgreSQL, a service)
+/// can take it in between, and a cluster then talks to someone else's
+/// server. Ports are taken in turn from below that range, from a random
+/// start per process, each checked by a trial bind.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+
+    /// Below Linux's default ephemeral range (32768–60999) and above the
+    /// registered ports most services use.
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU32::new(rand::random_range(0..COUNT)));
+    for _ in 0..COUNT {
+        let port = (FIRST + next.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT - 1)
 }
 
 /// Where `scripts/test` puts Redis (override with `ROSTER_TEST_REDIS_URL`).

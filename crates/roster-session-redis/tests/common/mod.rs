@@ -59,10 +59,25 @@ pub async fn raw_connection() -> redis::aio::MultiplexedConnection {
     client.get_multiplexed_async_connection().await.expect("raw connection to the test redis")
 }
 
-/// A TCP port nothing listens on right now.
+/// A TCP port nothing listens on right now and that no other test of this
+/// process has been handed. Taken in turn from below the kernel's ephemeral
+/// range, where no `bind(0)` or outgoing connection can take it between the
+/// trial bind here and `redis-server`'s own (as the end-to-end harness does).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU32::new((uuid::Uuid::new_v4().as_u128() % u128::from(COUNT)) as u32));
+    for _ in 0..COUNT {
+        let port = (FIRST + next.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT - 1)
 }
 
 /// A `redis-server` owned by one test, killed when dropped. The binary is
