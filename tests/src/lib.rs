@@ -1,5 +1,5 @@
 //! Harness for Roster's end-to-end tests: starts the real `roster-directory`
-//! and `roster-session` binaries on ephemeral ports against real SQLite,
+//! and `roster-session` binaries on free ports against real SQLite,
 //! PostgreSQL (a fresh database per test) and Redis (its own key prefix per
 //! test, or its own `redis-server` process), and offers small helpers to read
 //! gRPC error details.
