@@ -24,6 +24,7 @@ fn the_example_configuration_loads_for_both_services() {
     assert_eq!(session.idle_timeout_seconds, 900);
     assert_eq!(session.absolute_lifetime_seconds, 43_200);
     assert_eq!(session.redis.url, None);
+    assert_eq!((directory.worker_threads, session.worker_threads), (0, 0));
 }
 
 #[test]
@@ -32,12 +33,15 @@ fn environment_variables_override_the_file() {
         ("ROSTER_DIRECTORY__DATABASE__URL".to_owned(), "postgres://roster@db/roster".to_owned()),
         ("ROSTER_SESSION__REDIS__URL".to_owned(), "redis://cache:6379".to_owned()),
         ("ROSTER_SESSION__IDLE_TIMEOUT_SECONDS".to_owned(), "60".to_owned()),
+        ("ROSTER_SESSION__WORKER_THREADS".to_owned(), "1".to_owned()),
+        ("ROSTER_DIRECTORY__WORKER_THREADS".to_owned(), "3".to_owned()),
     ]);
     let directory: DirectorySettings = load_section("directory", Some(&example_file()), &environment).unwrap();
     assert_eq!(directory.database_url(), "postgres://roster@db/roster");
     let session: SessionSettings = load_section("session", Some(&example_file()), &environment).unwrap();
     assert_eq!(session.redis.url.as_deref(), Some("redis://cache:6379"));
     assert_eq!(session.idle_timeout_seconds, 60);
+    assert_eq!((directory.worker_threads, session.worker_threads), (3, 1));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Plumbing both Roster services share, so that each exists once: the error
 //! table's mapping to gRPC statuses, the tower stack, W3C trace-context
-//! propagation, telemetry set-up, layered configuration, the internal service
+//! propagation, telemetry set-up, layered configuration, the runtime, the internal service
 //! credential and shutdown signals.
 //!
 //! Architecture invariant: this crate holds no business rule. It knows
@@ -15,6 +15,7 @@ pub mod errors;
 pub mod internal;
 pub mod metadata;
 pub mod reflection;
+pub mod runtime;
 pub mod shutdown;
 pub mod stack;
 pub mod telemetry;

@@ -208,6 +208,9 @@ pub struct DirectorySettings {
     pub invitations: InvitationSettings,
     pub passwords: PasswordSettings,
     pub mail: MailSettings,
+    /// Tokio worker threads; 0: one per core. Password hashing runs on
+    /// threads of its own (`hashing_workers`), not on these.
+    pub worker_threads: usize,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -243,6 +246,7 @@ impl Default for DirectorySettings {
             invitations: InvitationSettings::default(),
             passwords: PasswordSettings::default(),
             mail: MailSettings::default(),
+            worker_threads: 0,
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }

@@ -102,6 +102,10 @@ pub struct SessionSettings {
     /// through the feed, one ended here at once. 0: no cache, every
     /// validation asks Redis. Not used with the in-process store.
     pub validation_cache_sessions: usize,
+    /// Tokio worker threads; 0: one per core. Fewer suit a broker that
+    /// shares its machine with other busy processes (see
+    /// `roster_server::runtime`).
+    pub worker_threads: usize,
     pub telemetry: TelemetrySettings,
     pub limits: ServerLimits,
 }
@@ -120,6 +124,7 @@ impl Default for SessionSettings {
             access_cache_seconds: 60,
             logins_in_flight: 0,
             validation_cache_sessions: 100_000,
+            worker_threads: 0,
             telemetry: TelemetrySettings::default(),
             limits: ServerLimits::default(),
         }
