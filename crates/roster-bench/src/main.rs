@@ -65,6 +65,17 @@ pub struct Options {
     pub argon2_memory_kib: u32,
     #[arg(long, default_value_t = 2)]
     pub argon2_iterations: u32,
+    /// Tokio workers of this load generator; 0: one per core. It shares
+    /// the machine's cores with Roster, Redis and PostgreSQL; with one
+    /// worker it and the broker each keep a core of their own in scenarios
+    /// 1 and 3, as a gateway on another machine would, instead of their
+    /// workers preempting each other mid-request.
+    #[arg(long, default_value_t = 1)]
+    pub client_workers: usize,
+    /// The broker's `worker_threads` (`ROSTER_SESSION__WORKER_THREADS`);
+    /// 0: one per core. See `client_workers`.
+    #[arg(long, default_value_t = 1)]
+    pub broker_workers: usize,
     /// What `cargo bench -p roster-domain` printed (scripts/bench saves it):
     /// scenario 4's casbin bar is judged from it.
     #[arg(long)]
@@ -98,7 +109,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     std::env::set_var("ROSTER_TEST_POSTGRES_URL", &options.postgres_url);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = roster_server::runtime::build(options.client_workers)?;
     runtime.block_on(async move {
         let mut results = report::ScenarioResults::default();
         results.extend(session::run(&options).await?);

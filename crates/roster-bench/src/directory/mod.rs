@@ -42,7 +42,7 @@ pub async fn run(options: &Options) -> anyhow::Result<ScenarioResults> {
     if !options.wants(4) && !options.wants(5) {
         return Ok(results);
     }
-    let cluster = start_cluster().await?;
+    let cluster = start_cluster(options).await?;
     if options.wants(4) {
         results.extend(access::run(options, &cluster).await?);
     }
@@ -54,8 +54,13 @@ pub async fn run(options: &Options) -> anyhow::Result<ScenarioResults> {
 
 /// The one place the directory scenarios get Roster from: both services on
 /// PostgreSQL and Redis.
-async fn start_cluster() -> anyhow::Result<Cluster> {
-    Cluster::start(ClusterOptions::postgres_redis()).await
+async fn start_cluster(options: &Options) -> anyhow::Result<Cluster> {
+    let broker_workers = options.broker_workers.to_string();
+    Cluster::start_with_session_env(
+        ClusterOptions::postgres_redis(),
+        &[("ROSTER_SESSION__WORKER_THREADS", broker_workers.as_str())],
+    )
+    .await
 }
 
 /// `size / scale_down`, at least `floor`.

@@ -59,10 +59,15 @@ impl Bench {
         };
         let memory = options.argon2_memory_kib.to_string();
         let iterations = options.argon2_iterations.to_string();
+        let broker_workers = options.broker_workers.to_string();
         let cluster = Cluster::start_with_env(
             cluster_options,
-            // The broker's default login admission (the harness raises it for tests).
-            &[("ROSTER_SESSION__REDIS__KEY_PREFIX", KEY_PREFIX), ("ROSTER_SESSION__LOGINS_IN_FLIGHT", "0")],
+            &[
+                ("ROSTER_SESSION__REDIS__KEY_PREFIX", KEY_PREFIX),
+                // The broker's default login admission (the harness raises it for tests).
+                ("ROSTER_SESSION__LOGINS_IN_FLIGHT", "0"),
+                ("ROSTER_SESSION__WORKER_THREADS", broker_workers.as_str()),
+            ],
             &[
                 ("ROSTER_DIRECTORY__ARGON2__MEMORY_KIB", memory.as_str()),
                 ("ROSTER_DIRECTORY__ARGON2__ITERATIONS", iterations.as_str()),
