@@ -151,6 +151,7 @@ impl AccessRepository for SeaDirectoryStore {
         // million assignments, which as rows would take far more memory
         // than as grants.
         let mut facts: HashMap<UserId, UserAccessFacts> = HashMap::with_capacity(count as usize);
+        let mut breather = Breather::default();
         let mut user_rows = users::Entity::find()
             .select_only()
             .column(users::Column::Id)
@@ -161,6 +162,7 @@ impl AccessRepository for SeaDirectoryStore {
             .await
             .map_err(failed("loading users"))?;
         while let Some((user, status)) = user_rows.try_next().await.map_err(failed("loading users"))? {
+            breather.row().await;
             let user_id = user_id_from("users", "id", &user)?;
             let blocked = user_status_from(&status)? == UserStatus::Blocked;
             let grants = UserGrants { is_owner: account.owner_user_id == user, ..UserGrants::default() };
@@ -181,6 +183,7 @@ impl AccessRepository for SeaDirectoryStore {
         while let Some((user, group, scope)) =
             assignment_rows.try_next().await.map_err(failed("loading role assignments"))?
         {
+            breather.row().await;
             let user_id = user_id_from("role_assignments", "user_id", &user)?;
             let assignment = assignment_from_columns(&group, &scope)?;
             if let Some(user) = facts.get_mut(&user_id) {
@@ -207,6 +210,7 @@ impl AccessRepository for SeaDirectoryStore {
         while let Some((user, permission, effect, scope)) =
             override_rows.try_next().await.map_err(failed("loading permission overrides"))?
         {
+            breather.row().await;
             let user_id = user_id_from("user_permission_overrides", "user_id", &user)?;
             let permission_override = override_from_columns(&permission, &effect, &scope)?;
             if let Some(user) = facts.get_mut(&user_id) {
@@ -224,5 +228,26 @@ impl AccessRepository for SeaDirectoryStore {
 
     fn access_freshness(&self) -> Option<std::sync::Arc<roster_domain::freshness::AccessFreshness>> {
         self.listening_freshness()
+    }
+}
+
+/// Rows arrive many to a socket read, and parsing a million of them takes
+/// about a second of one worker: a long load yields every so many rows, so
+/// that requests on the same worker wait milliseconds, not the whole load.
+/// Not at every row (Tokio's coop budget): under load the load would then
+/// queue behind every request at each row and take many times longer.
+#[derive(Default)]
+struct Breather {
+    rows: u32,
+}
+
+impl Breather {
+    const ROWS_BETWEEN_YIELDS: u32 = 10_000;
+
+    async fn row(&mut self) {
+        self.rows += 1;
+        if self.rows % Self::ROWS_BETWEEN_YIELDS == 0 {
+            tokio::task::yield_now().await;
+        }
     }
 }
