@@ -76,6 +76,12 @@ pub struct Options {
     /// 0: one per core. See `client_workers`.
     #[arg(long, default_value_t = 1)]
     pub broker_workers: usize,
+    /// The directory's `worker_threads` in scenarios 4 and 5, where it is
+    /// the process under load (`ROSTER_DIRECTORY__WORKER_THREADS`); 0: one
+    /// per core. Scenarios 2, 3 and 7 keep one per core: there the
+    /// directory's hashing pool wants every core anyway.
+    #[arg(long, default_value_t = 1)]
+    pub directory_workers: usize,
     /// What `cargo bench -p roster-domain` printed (scripts/bench saves it):
     /// scenario 4's casbin bar is judged from it.
     #[arg(long)]

@@ -56,9 +56,11 @@ pub async fn run(options: &Options) -> anyhow::Result<ScenarioResults> {
 /// PostgreSQL and Redis.
 async fn start_cluster(options: &Options) -> anyhow::Result<Cluster> {
     let broker_workers = options.broker_workers.to_string();
-    Cluster::start_with_session_env(
+    let directory_workers = options.directory_workers.to_string();
+    Cluster::start_with_env(
         ClusterOptions::postgres_redis(),
         &[("ROSTER_SESSION__WORKER_THREADS", broker_workers.as_str())],
+        &[("ROSTER_DIRECTORY__WORKER_THREADS", directory_workers.as_str())],
     )
     .await
 }
