@@ -5,9 +5,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use roster_proto::directory::v1::account_service_client::AccountServiceClient;
+use roster_proto::directory::v1::account_service_server::SERVICE_NAME as ACCOUNT_SERVICE;
 use roster_proto::directory::v1::credential_service_client::CredentialServiceClient;
 use roster_proto::directory::v1::{CreateAccountRequest, CreateAccountResponse, NewOwner};
 use roster_proto::session::v1::session_service_client::SessionServiceClient;
+use roster_proto::session::v1::session_service_server::SERVICE_NAME as SESSION_SERVICE;
 use roster_proto::session::v1::{LoginRequest, LoginResponse};
 use tokio::process::{Child, Command};
 use tonic::metadata::MetadataValue;
@@ -237,36 +239,12 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Waits until the broker reports its session service and the directory
-    /// its account service SERVING, failing at once if either process
-    /// exits first (a port somebody else took, a bad setting). Asking for
-    /// the service by name keeps another process's server on the same port
-    /// from passing for ours.
+    /// Waits until the broker serves its session service and the directory
+    /// its account service (see [`wait_for_service`]).
     async fn wait_until_serving(&mut self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
-        let waits = [
-            ("roster-session", self.session_url.clone(), SESSION_SERVICE),
-            ("roster-directory", self.directory_url.clone(), ACCOUNT_SERVICE),
-        ];
-        for (name, url, service) in waits {
-            loop {
-                let child = if name == "roster-session" { &mut self.session } else { &mut self.directory };
-                if let Some(status) = child.try_wait()? {
-                    anyhow::bail!(
-                        "{name} exited before serving on {url} ({status}; set TEST_LOG=info to see its logs)"
-                    );
-                }
-                if serving_service(&url, service).await {
-                    break;
-                }
-                anyhow::ensure!(
-                    Instant::now() < deadline,
-                    "{url} did not report SERVING in time (set TEST_LOG=info to see its logs)"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        Ok(())
+        wait_for_service("roster-session", &mut self.session, &self.session_url, SESSION_SERVICE, deadline).await?;
+        wait_for_service("roster-directory", &mut self.directory, &self.directory_url, ACCOUNT_SERVICE, deadline).await
     }
 
     /// Starts another broker process sharing this cluster's Redis (same key
@@ -282,13 +260,7 @@ impl Cluster {
         configure_logs(&mut command, None)?;
         let mut replica = BrokerReplica { url: format!("http://127.0.0.1:{port}"), process: command.spawn()? };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !serving_service(&replica.url, SESSION_SERVICE).await {
-            if let Some(status) = replica.process.try_wait()? {
-                anyhow::bail!("the broker replica exited before serving on {} ({status})", replica.url);
-            }
-            anyhow::ensure!(Instant::now() < deadline, "the broker replica did not report SERVING in time");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_service("the broker replica", &mut replica.process, &replica.url, SESSION_SERVICE, deadline).await?;
         Ok(replica)
     }
 
@@ -401,12 +373,33 @@ pub fn with_bearer<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
-/// The health-checking name of the broker's session service.
-const SESSION_SERVICE: &str = "roster.session.v1.SessionService";
-/// The health-checking name of the directory's account service.
-const ACCOUNT_SERVICE: &str = "roster.directory.v1.AccountService";
+/// Waits until `url` reports `service` SERVING, failing at once if
+/// `process` exits first (a port somebody else took, a bad setting). Asking
+/// for the service by name keeps another process's server on the same port
+/// from passing for ours.
+async fn wait_for_service(
+    name: &str,
+    process: &mut Child,
+    url: &str,
+    service: &str,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        if let Some(status) = process.try_wait()? {
+            anyhow::bail!("{name} exited before serving on {url} ({status}; set TEST_LOG=info to see its logs)");
+        }
+        if serving_service(url, service).await {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{name} did not report SERVING on {url} in time (set TEST_LOG=info to see its logs)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
-/// Whether `url` reports `service` (the empty name: the whole server) SERVING.
+/// Whether `url` reports `service` SERVING.
 async fn serving_service(url: &str, service: &str) -> bool {
     let Ok(channel) = Channel::from_shared(url.to_owned()).expect("a valid url").connect().await else { return false };
     matches!(
