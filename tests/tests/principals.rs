@@ -11,8 +11,8 @@ use roster_e2e::fixtures::{Tenant, PASSWORD};
 use roster_e2e::status::{expect_error, violated_fields};
 use roster_e2e::{on_directory_backends, with_mask, Cluster, ClusterOptions};
 use roster_proto::directory::v1::{
-    AssignRoleRequest, GetAccountRequest, GetGroupRequest, Group, StringList, UpdateGroupRequest, UpdateUserRequest,
-    User,
+    AssignRoleRequest, GetAccountRequest, GetGroupRequest, GetPrincipalAccessRequest, Group, StringList,
+    UpdateGroupRequest, UpdateUserRequest, User,
 };
 use roster_proto::session::v1::session_service_client::SessionServiceClient;
 use roster_proto::session::v1::{ListSessionsRequest, Principal, ValidateSessionRequest, ValidateSessionResponse};
@@ -25,6 +25,7 @@ on_directory_backends!(
     r42_a_temporary_password_session_is_restricted_to_the_password_change,
     r38_a_role_assignment_reaches_validation_within_one_second,
     r38_a_group_permission_change_reaches_validation_within_one_second,
+    issue6_a_conditional_access_fetch_is_unchanged_until_the_access_changes,
 );
 
 fn validation(token: &str, permission: &str, store: Option<&str>) -> ValidateSessionRequest {
@@ -240,4 +241,45 @@ async fn r38_a_group_permission_change_reaches_validation_within_one_second(opti
         async move { !allowed(&mut sessions, &token, "transactions.view", None).await }
     })
     .await;
+}
+
+/// Issue 6, R38: the broker's refresh of a cached access sends the version
+/// it holds; over the wire, the directory answers `unchanged` (and nothing
+/// else) while the account's access has not moved, and the whole access
+/// again once it has.
+async fn issue6_a_conditional_access_fetch_is_unchanged_until_the_access_changes(options: ClusterOptions) {
+    let cluster = Cluster::start(options).await.unwrap();
+    let acme = Tenant::sign_up(&cluster, "acme").await;
+    let tom = acme.member("tom", vec![acme.role("Team member", None)]).await;
+    let mut credentials = cluster.credentials().await;
+    let fetch = |held: Option<i64>| GetPrincipalAccessRequest {
+        account_id: acme.account_id.clone(),
+        user_id: tom.id.clone(),
+        held_access_version: held,
+    };
+    let first = credentials.get_principal_access(acme.internal(fetch(None))).await.unwrap().into_inner();
+    let version = first.access_version.expect("an answer says which version it is as of");
+    assert!(!first.unchanged);
+    assert_eq!(first.group_names, ["Team member"]);
+
+    let again = credentials.get_principal_access(acme.internal(fetch(Some(version)))).await.unwrap().into_inner();
+    assert!(again.unchanged, "nothing moved since the held version");
+    assert_eq!((again.access_version, again.user_id.as_str()), (Some(version), tom.id.as_str()));
+    assert!(again.group_names.is_empty() && again.permissions.is_none(), "and nothing else is sent");
+
+    let assign = AssignRoleRequest {
+        account_id: acme.account_id.clone(),
+        user_id: tom.id.clone(),
+        group_id: acme.group("Manager"),
+        store_id: String::new(),
+    };
+    acme.roles().assign_role(acme.as_owner(assign)).await.unwrap();
+    let after = credentials.get_principal_access(acme.internal(fetch(Some(version)))).await.unwrap().into_inner();
+    assert!(!after.unchanged, "a role assignment moves the account's access version");
+    assert!(after.access_version.unwrap() > version);
+    assert_eq!(after.group_names, ["Manager", "Team member"]);
+
+    // Only the internal credential may ask (as for every CredentialService call).
+    let outside = credentials.get_principal_access(fetch(Some(version))).await;
+    expect_error(outside, Code::PermissionDenied, "INTERNAL_CREDENTIAL_REQUIRED");
 }

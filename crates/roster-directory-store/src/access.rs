@@ -246,7 +246,7 @@ impl Breather {
 
     async fn row(&mut self) {
         self.rows += 1;
-        if self.rows % Self::ROWS_BETWEEN_YIELDS == 0 {
+        if self.rows.is_multiple_of(Self::ROWS_BETWEEN_YIELDS) {
             tokio::task::yield_now().await;
         }
     }

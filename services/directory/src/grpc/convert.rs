@@ -203,6 +203,8 @@ pub fn principal_access_message(access: &crate::service::principal::PrincipalAcc
         blocked: access.blocked,
         permissions: Some(permissions_by_scope_message(&access.permissions)),
         data_filters: data_filter_messages(&access.data_filters),
+        access_version: Some(access.access_version),
+        unchanged: false,
     }
 }
 

@@ -19,6 +19,7 @@ use super::parse::{optional_text, optional_time};
 use super::unparsed;
 use crate::auth::Authenticator;
 use crate::service::credentials::LoginCheck;
+use crate::service::principal::AccessAnswer;
 use crate::service::Directory;
 
 /// The most session events one `RecordSessionEvents` call may carry.
@@ -225,8 +226,20 @@ impl CredentialService for CredentialGrpc {
     ) -> Result<Response<proto::PrincipalAccess>, Status> {
         self.authenticator.require_internal(request.metadata()).map_err(status_from_error)?;
         let (account_id, user_id) = parse_access_request(request.get_ref()).map_err(status_from_error)?;
-        let access = self.directory.principal_access(account_id, user_id).await.map_err(status_from_error)?;
-        Ok(Response::new(principal_access_message(&access)))
+        let held = request.get_ref().held_access_version;
+        let answer =
+            self.directory.principal_access_since(account_id, user_id, held).await.map_err(status_from_error)?;
+        let message = match answer {
+            AccessAnswer::Current(access) => principal_access_message(&access),
+            AccessAnswer::Unchanged { access_version } => proto::PrincipalAccess {
+                user_id: user_id.to_string(),
+                account_id: account_id.to_string(),
+                access_version: Some(access_version),
+                unchanged: true,
+                ..proto::PrincipalAccess::default()
+            },
+        };
+        Ok(Response::new(message))
     }
 
     async fn record_session_events(
@@ -346,7 +359,11 @@ mod tests {
 
     #[test]
     fn principal_access_requests_name_bad_ids() {
-        let request = proto::GetPrincipalAccessRequest { account_id: "acme".to_owned(), user_id: "ann".to_owned() };
+        let request = proto::GetPrincipalAccessRequest {
+            account_id: "acme".to_owned(),
+            user_id: "ann".to_owned(),
+            held_access_version: None,
+        };
         assert_eq!(fields(&parse_access_request(&request).unwrap_err()), ["account_id", "user_id"]);
     }
 }

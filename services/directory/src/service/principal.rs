@@ -31,6 +31,20 @@ pub struct PrincipalAccess {
     pub blocked: bool,
     pub permissions: PermissionsByScope,
     pub data_filters: DataFilters,
+    /// The account's access version this answer is as of: read before the
+    /// user's facts, so they are never older than it (a later answer to a
+    /// holder of this version may call it unchanged only if nothing moved).
+    pub access_version: i64,
+}
+
+/// What a conditional fetch answers ([`Directory::principal_access_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessAnswer {
+    /// The account's access has not changed since the version the caller
+    /// holds: what it holds is still the user's access.
+    Unchanged { access_version: i64 },
+    /// The user's access now.
+    Current(PrincipalAccess),
 }
 
 fn user_not_found() -> DomainError {
@@ -62,28 +76,58 @@ impl Directory {
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<PrincipalAccess, DomainError> {
+        match self.principal_access_since(account_id, user_id, None).await? {
+            AccessAnswer::Current(access) => Ok(access),
+            AccessAnswer::Unchanged { .. } => {
+                Err(DomainError::internal("resolving a principal's access", "unchanged without a held version"))
+            }
+        }
+    }
+
+    /// R40, conditionally: [`AccessAnswer::Unchanged`] when `held` (the
+    /// `access_version` of an earlier answer) is still the account's access
+    /// version, without reading the user's rows; the user's access otherwise
+    /// (issue 6, scenario 3: the broker's refresh of its cached access, every
+    /// half time-to-live per user, then costs one shared version read).
+    ///
+    /// Sound because every write that can change an answer (groups,
+    /// assignments, overrides, data filters, a block or deletion, the owner,
+    /// the billing level, the catalog) moves the version in its own
+    /// transaction, and the version is always read before the facts it
+    /// labels (so a label is never newer than its facts).
+    pub async fn principal_access_since(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        held: Option<i64>,
+    ) -> Result<AccessAnswer, DomainError> {
         // The account's catalog and group tree from the access cache: one
         // (shared) version read instead of reloading them for every login
         // and every access fetch of the broker (issue 6, scenarios 2 and 3);
-        // as current as a fresh load (see `access_cache`).
-        let snapshot = async {
-            let account = self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(
-                |error| match error.code() {
-                    ErrorCode::NotFound => user_not_found(),
-                    _ => error,
-                },
-            )?;
-            Ok::<_, DomainError>(Arc::clone(&account.snapshot))
-        };
-        let (snapshot, profile) = futures::try_join!(snapshot, self.repository.user_profile(account_id, user_id))?;
-        let profile = profile.ok_or_else(user_not_found)?;
+        // as current as a fresh load (see `access_cache`). It is read before
+        // the user's facts, never beside them: the version labels them.
+        let account = self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(|error| {
+            match error.code() {
+                ErrorCode::NotFound => user_not_found(),
+                _ => error,
+            }
+        })?;
+        let access_version = account.version();
+        if held == Some(access_version) {
+            // Nothing moved since the holder's answer, whose facts were read
+            // after this version: not even the user's deletion, which moves
+            // it too.
+            return Ok(AccessAnswer::Unchanged { access_version });
+        }
+        let snapshot = Arc::clone(&account.snapshot);
+        let profile = self.repository.user_profile(account_id, user_id).await?.ok_or_else(user_not_found)?;
         let grants = UserGrants {
             is_owner: profile.user.is_owner,
             assignments: profile.assignments.iter().copied().collect(),
             overrides: profile.overrides.iter().cloned().collect(),
         };
         let blocked = profile.user.status == UserStatus::Blocked;
-        Ok(PrincipalAccess {
+        Ok(AccessAnswer::Current(PrincipalAccess {
             user_id,
             account_id,
             groups: groups_of(&profile, &snapshot.groups),
@@ -92,6 +136,7 @@ impl Directory {
             blocked,
             permissions: permissions_by_scope(&snapshot, &grants, blocked),
             data_filters: profile.data_filters,
-        })
+            access_version,
+        }))
     }
 }

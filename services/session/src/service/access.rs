@@ -19,7 +19,14 @@
 //! - Entries also age out after a time-to-live, a safety net for a change
 //!   whose notification never left the directory. Past half of it, an entry
 //!   still answers but is fetched again in the background, so a user
-//!   validated steadily never waits for the directory.
+//!   validated steadily never waits for the directory. That refresh is
+//!   conditional: it sends the account's access version the entry is as of,
+//!   and when nothing moved since, the directory answers "unchanged" for the
+//!   cost of one version read and the entry lives on (under a ticket, like
+//!   any fetch). Without it, entries filled together (10,000 sessions
+//!   validated in the same minute) all came due together and made the
+//!   directory re-read every user's rows at once, during a login storm
+//!   (issue 6, scenario 3).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
@@ -46,15 +53,39 @@ pub struct PrincipalAccess {
     pub data_filters: BTreeMap<String, Vec<String>>,
 }
 
+/// An answer of the directory, with the account's access version it is
+/// as of (`None`: the directory did not say, and such an answer is never
+/// confirmed as unchanged, only fetched again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedAccess {
+    pub access: PrincipalAccess,
+    pub version: Option<i64>,
+}
+
+/// What a fetch answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// The user or the account no longer exists.
+    Gone,
+    /// Only in answer to a held version: the account's access has not
+    /// moved since it.
+    Unchanged,
+    /// The user's access now.
+    Current(VersionedAccess),
+}
+
 /// Where access comes from: the directory.
 #[async_trait]
 pub trait AccessSource: Send + Sync + Debug {
-    /// `None` when the user or the account no longer exists.
+    /// The user's access, or, with `held` (the version of an answer the
+    /// caller holds), [`Fetched::Unchanged`] when the account's access has
+    /// not moved since.
     async fn principal_access(
         &self,
         account_id: AccountId,
         user_id: UserId,
-    ) -> Result<Option<PrincipalAccess>, DomainError>;
+        held: Option<i64>,
+    ) -> Result<Fetched, DomainError>;
 }
 
 /// Taken before a fetch; the fetched answer is kept only if the account's
@@ -71,6 +102,8 @@ const INSERTS_BETWEEN_SWEEPS: usize = 4096;
 #[derive(Debug)]
 struct CachedAccess {
     access: Arc<PrincipalAccess>,
+    /// The account's access version the answer is as of.
+    version: Option<i64>,
     fetched_at: Instant,
     /// A background refresh of this entry is running (see [`AccessCache::get`]).
     refreshing: AtomicBool,
@@ -106,6 +139,15 @@ impl AccountEntries {
     }
 }
 
+impl CacheState {
+    /// Whether an answer fetched under `ticket` may be kept: the feed is up,
+    /// nothing was dropped wholesale since, and the ticket is not older than
+    /// the last sweep.
+    fn valid(&self, ticket: FetchTicket) -> bool {
+        self.trusted && self.epoch == ticket.epoch && ticket.sequence >= self.floor
+    }
+}
+
 #[derive(Debug)]
 struct CacheState {
     /// Whether invalidations can arrive (the feed is up).
@@ -118,6 +160,14 @@ struct CacheState {
     floor: u64,
     accounts: HashMap<AccountId, AccountEntries>,
     inserts_since_sweep: usize,
+}
+
+/// A cached answer, and whether (and from which version) the caller should
+/// refresh it.
+struct Hit {
+    access: Arc<PrincipalAccess>,
+    refresh: bool,
+    version: Option<i64>,
 }
 
 /// Per-user access, shared by every request of one broker replica.
@@ -162,11 +212,19 @@ impl AccessCache {
         FetchTicket { epoch: state.epoch, sequence: state.sequence }
     }
 
-    /// Keeps `access`, fetched under `ticket`, unless the account's access
-    /// changed since the ticket was taken or the feed is down.
-    pub fn insert(&self, ticket: FetchTicket, account_id: AccountId, user_id: UserId, access: Arc<PrincipalAccess>) {
+    /// Keeps `access` (as of the account's access `version`), fetched under
+    /// `ticket`, unless the account's access changed since the ticket was
+    /// taken or the feed is down.
+    pub fn insert(
+        &self,
+        ticket: FetchTicket,
+        account_id: AccountId,
+        user_id: UserId,
+        access: Arc<PrincipalAccess>,
+        version: Option<i64>,
+    ) {
         let mut state = self.write();
-        if !state.trusted || state.epoch != ticket.epoch || ticket.sequence < state.floor {
+        if !state.valid(ticket) {
             return;
         }
         let time_to_live = self.time_to_live;
@@ -187,14 +245,35 @@ impl AccessCache {
             return;
         }
         let access = entries.shared(access);
-        let cached = CachedAccess { access, fetched_at: Instant::now(), refreshing: AtomicBool::new(false) };
+        let cached = CachedAccess { access, version, fetched_at: Instant::now(), refreshing: AtomicBool::new(false) };
         entries.users.insert(user_id, cached);
+    }
+
+    /// The directory confirmed, under `ticket`, that the account's access is
+    /// still at `version`: the user's entry, if it is still of that version,
+    /// lives a new time-to-live, unless an invalidation came since the
+    /// ticket (which dropped it anyway) or the feed is down.
+    fn extend(&self, ticket: FetchTicket, account_id: AccountId, user_id: UserId, version: i64) {
+        let mut state = self.write();
+        if !state.valid(ticket) {
+            return;
+        }
+        let Some(entries) = state.accounts.get_mut(&account_id) else {
+            return;
+        };
+        if entries.invalidated_at > ticket.sequence {
+            return;
+        }
+        if let Some(cached) = entries.users.get_mut(&user_id).filter(|cached| cached.version == Some(version)) {
+            cached.fetched_at = Instant::now();
+            *cached.refreshing.get_mut() = false;
+        }
     }
 
     /// The cached access, if younger than the time-to-live, and whether the
     /// caller should start refreshing it (past half its life, and nobody
     /// refreshing it yet).
-    fn cached(&self, account_id: AccountId, user_id: UserId) -> Option<(Arc<PrincipalAccess>, bool)> {
+    fn cached(&self, account_id: AccountId, user_id: UserId) -> Option<Hit> {
         let state = self.state.read().ok()?;
         if !state.trusted {
             return None;
@@ -205,7 +284,7 @@ impl AccessCache {
             return None;
         }
         let refresh = age >= self.time_to_live / 2 && !cached.refreshing.swap(true, Ordering::AcqRel);
-        Some((cached.access.clone(), refresh))
+        Some(Hit { access: cached.access.clone(), refresh, version: cached.version })
     }
 
     /// Fetches the user's access again in the background and keeps it (under
@@ -213,16 +292,25 @@ impl AccessCache {
     /// waits for the directory when the entry would have expired; a
     /// directory slowed by a login storm then slows no validation (issue 6,
     /// scenario 3).
-    fn refresh_in_background(&self, account_id: AccountId, user_id: UserId) {
+    /// `held` is the entry's version: the directory answers "unchanged"
+    /// if it is still current, and the entry is extended.
+    fn refresh_in_background(&self, account_id: AccountId, user_id: UserId, held: Option<i64>) {
         let Some(cache) = self.me.upgrade() else {
             return;
         };
         tokio::spawn(async move {
             let ticket = cache.ticket();
-            match cache.source.principal_access(account_id, user_id).await {
-                Ok(Some(access)) => cache.insert(ticket, account_id, user_id, Arc::new(access)),
+            match cache.source.principal_access(account_id, user_id, held).await {
+                Ok(Fetched::Current(fetched)) => {
+                    cache.insert(ticket, account_id, user_id, Arc::new(fetched.access), fetched.version);
+                }
+                Ok(Fetched::Unchanged) => {
+                    if let Some(held) = held {
+                        cache.extend(ticket, account_id, user_id, held);
+                    }
+                }
                 // Gone: the next validation asks the directory and hears so.
-                Ok(None) => cache.forget_user(account_id, user_id),
+                Ok(Fetched::Gone) => cache.forget_user(account_id, user_id),
                 // The entry stays until its time-to-live; then validation
                 // asks the directory itself.
                 Err(error) => tracing::debug!(%error, "refreshing a user's cached access failed"),
@@ -245,19 +333,25 @@ impl AccessCache {
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<Option<Arc<PrincipalAccess>>, DomainError> {
-        if let Some((access, refresh)) = self.cached(account_id, user_id) {
-            if refresh {
-                self.refresh_in_background(account_id, user_id);
+        if let Some(hit) = self.cached(account_id, user_id) {
+            if hit.refresh {
+                self.refresh_in_background(account_id, user_id, hit.version);
             }
-            return Ok(Some(access));
+            return Ok(Some(hit.access));
         }
         let ticket = self.ticket();
-        let Some(access) = self.source.principal_access(account_id, user_id).await? else {
-            return Ok(None);
-        };
-        let access = Arc::new(access);
-        self.insert(ticket, account_id, user_id, access.clone());
-        Ok(Some(access))
+        match self.source.principal_access(account_id, user_id, None).await? {
+            Fetched::Gone => Ok(None),
+            Fetched::Unchanged => Err(DomainError::internal(
+                "fetching a principal's access",
+                "the directory answered unchanged to nothing held",
+            )),
+            Fetched::Current(fetched) => {
+                let access = Arc::new(fetched.access);
+                self.insert(ticket, account_id, user_id, access.clone(), fetched.version);
+                Ok(Some(access))
+            }
+        }
     }
 
     /// The account's access changed (R38): every cached entry of it goes,
@@ -298,14 +392,22 @@ impl AccessCache {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    use std::sync::Mutex;
 
     use super::*;
 
-    /// Counts fetches; answers a fixed access, or none.
+    /// Counts fetches; answers a fixed access (named after the fetch), or
+    /// none, as of `version`; answers "unchanged" to a held version that is
+    /// still `version`, as the directory does.
     #[derive(Debug, Default)]
     struct CountingSource {
+        /// Whole answers given.
         fetches: AtomicUsize,
+        /// The versions asked about, in order (`None`: nothing held).
+        held: Mutex<Vec<Option<i64>>>,
+        /// The account's access version.
+        version: AtomicI64,
         gone: bool,
     }
 
@@ -315,12 +417,26 @@ mod tests {
             &self,
             _account_id: AccountId,
             _user_id: UserId,
-        ) -> Result<Option<PrincipalAccess>, DomainError> {
-            let fetches = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+            held: Option<i64>,
+        ) -> Result<Fetched, DomainError> {
+            self.held.lock().unwrap().push(held);
             if self.gone {
-                return Ok(None);
+                return Ok(Fetched::Gone);
             }
-            Ok(Some(PrincipalAccess { group_names: vec![format!("fetch {fetches}")], ..PrincipalAccess::default() }))
+            let version = self.version.load(Ordering::SeqCst);
+            if held == Some(version) {
+                return Ok(Fetched::Unchanged);
+            }
+            let fetches = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+            let access =
+                PrincipalAccess { group_names: vec![format!("fetch {fetches}")], ..PrincipalAccess::default() };
+            Ok(Fetched::Current(VersionedAccess { access, version: Some(version) }))
+        }
+    }
+
+    impl CountingSource {
+        fn asked(&self) -> Vec<Option<i64>> {
+            self.held.lock().unwrap().clone()
         }
     }
 
@@ -352,16 +468,16 @@ mod tests {
         let users: Vec<UserId> = (0..3).map(|_| UserId::generate()).collect();
         let access =
             |group: &str| Arc::new(PrincipalAccess { group_names: vec![group.to_owned()], ..Default::default() });
-        let held = |user: UserId| cache.cached(account, user).unwrap().0;
-        cache.insert(cache.ticket(), account, users[0], access("staff"));
-        cache.insert(cache.ticket(), account, users[1], access("staff"));
-        cache.insert(cache.ticket(), account, users[2], access("managers"));
+        let held = |user: UserId| cache.cached(account, user).unwrap().access;
+        cache.insert(cache.ticket(), account, users[0], access("staff"), None);
+        cache.insert(cache.ticket(), account, users[1], access("staff"), None);
+        cache.insert(cache.ticket(), account, users[2], access("managers"), None);
         assert!(Arc::ptr_eq(&held(users[0]), &held(users[1])), "equal answers share one copy");
         assert!(!Arc::ptr_eq(&held(users[0]), &held(users[2])));
         assert_eq!(held(users[2]).group_names, ["managers"]);
         let before = held(users[0]);
         cache.invalidate(account);
-        cache.insert(cache.ticket(), account, users[0], access("staff"));
+        cache.insert(cache.ticket(), account, users[0], access("staff"), None);
         assert!(!Arc::ptr_eq(&held(users[0]), &before), "nothing shared survives an invalidation");
     }
 
@@ -388,15 +504,15 @@ mod tests {
         let (account, user) = (AccountId::generate(), UserId::generate());
         let ticket = cache.ticket();
         cache.invalidate(account);
-        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()));
+        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()), Some(0));
         assert!(cache.cached(account, user).is_none());
         // Another account's answer from the same time is kept.
         let other_account = AccountId::generate();
-        cache.insert(ticket, other_account, user, Arc::new(PrincipalAccess::default()));
+        cache.insert(ticket, other_account, user, Arc::new(PrincipalAccess::default()), Some(0));
         assert!(cache.cached(other_account, user).is_some());
         // A ticket taken after the invalidation is kept.
         let ticket = cache.ticket();
-        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()));
+        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()), Some(0));
         assert!(cache.cached(account, user).is_some());
     }
 
@@ -423,7 +539,7 @@ mod tests {
         let (account, user) = (AccountId::generate(), UserId::generate());
         let ticket = cache.ticket();
         cache.clear();
-        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()));
+        cache.insert(ticket, account, user, Arc::new(PrincipalAccess::default()), Some(0));
         assert!(cache.cached(account, user).is_none());
     }
 
@@ -437,6 +553,10 @@ mod tests {
         assert_eq!(fetches(&source), 2);
     }
 
+    /// Past half its life, an entry still answers and is fetched again in
+    /// the background, once, sending the version it is as of; a change
+    /// whose notification never came (the version moved) brings the whole
+    /// new answer.
     #[tokio::test]
     async fn past_half_its_life_an_entry_still_answers_and_is_refreshed_once_in_the_background() {
         let source = Arc::new(CountingSource::default());
@@ -444,6 +564,7 @@ mod tests {
         let (account, user) = (AccountId::generate(), UserId::generate());
         let first = cache.get(account, user).await.unwrap().unwrap();
         assert_eq!(fetches(&source), 1);
+        source.version.store(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(220)).await;
 
         // Past half of 400 ms: answered from the entry at once, several
@@ -456,10 +577,75 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(fetches(&source), 2, "exactly one background refresh");
+        assert_eq!(source.asked(), [None, Some(0)], "the refresh sent the version the entry is as of");
         tokio::time::sleep(Duration::from_millis(20)).await;
         let refreshed = cache.get(account, user).await.unwrap().unwrap();
         assert_eq!(refreshed.group_names, vec!["fetch 2".to_owned()], "the refreshed answer is kept");
         assert_eq!(fetches(&source), 2, "and answered without another fetch");
+    }
+
+    /// Issue 6, scenario 3: when the account's access did not move, the
+    /// refresh costs no whole answer, and the entry lives a new
+    /// time-to-live.
+    #[tokio::test]
+    async fn a_refresh_answered_unchanged_keeps_the_entry_for_another_time_to_live() {
+        let source = Arc::new(CountingSource::default());
+        let cache = AccessCache::new(source.clone(), Duration::from_millis(400));
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        let first = cache.get(account, user).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(220)).await;
+        assert_eq!(cache.get(account, user).await.unwrap().unwrap(), first);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while source.asked().len() < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(source.asked(), [None, Some(0)]);
+        // Past the first answer's time-to-live: still the entry, extended.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let later = cache.get(account, user).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&later, &first), "the entry was kept, not fetched again");
+        assert_eq!(fetches(&source), 1, "no whole answer since the first");
+    }
+
+    fn fetched_at(cache: &AccessCache, account: AccountId, user: UserId) -> Instant {
+        cache.state.read().unwrap().accounts[&account].users[&user].fetched_at
+    }
+
+    /// An "unchanged" extends only an entry of the version it confirms, and
+    /// only under a ticket no invalidation has passed (R38).
+    #[test]
+    fn an_unchanged_answer_extends_only_the_entry_of_its_version_under_a_valid_ticket() {
+        let cache = cache(&Arc::new(CountingSource::default()));
+        let (account, user) = (AccountId::generate(), UserId::generate());
+        let access = Arc::new(PrincipalAccess::default());
+        cache.insert(cache.ticket(), account, user, Arc::clone(&access), Some(3));
+        let inserted = fetched_at(&cache, account, user);
+        std::thread::sleep(Duration::from_millis(5));
+        cache.extend(cache.ticket(), account, user, 4);
+        assert_eq!(fetched_at(&cache, account, user), inserted, "another version confirms nothing");
+
+        let before_invalidation = cache.ticket();
+        cache.invalidate(account);
+        cache.insert(cache.ticket(), account, user, Arc::clone(&access), Some(3));
+        let inserted = fetched_at(&cache, account, user);
+        std::thread::sleep(Duration::from_millis(5));
+        cache.extend(before_invalidation, account, user, 3);
+        assert_eq!(
+            fetched_at(&cache, account, user),
+            inserted,
+            "a ticket from before an invalidation confirms nothing"
+        );
+
+        cache.extend(cache.ticket(), account, user, 3);
+        assert!(fetched_at(&cache, account, user) > inserted, "a current ticket of the same version extends it");
+
+        // An entry of unknown version is never extended.
+        let other = UserId::generate();
+        cache.insert(cache.ticket(), account, other, Arc::clone(&access), None);
+        let inserted = fetched_at(&cache, account, other);
+        std::thread::sleep(Duration::from_millis(5));
+        cache.extend(cache.ticket(), account, other, 3);
+        assert_eq!(fetched_at(&cache, account, other), inserted);
     }
 
     #[tokio::test]
@@ -469,6 +655,6 @@ mod tests {
         let (account, user) = (AccountId::generate(), UserId::generate());
         assert!(cache.get(account, user).await.unwrap().is_none());
         assert!(cache.get(account, user).await.unwrap().is_none());
-        assert_eq!(fetches(&source), 2);
+        assert_eq!(source.asked(), [None, None], "asked each time, nothing held");
     }
 }

@@ -24,7 +24,7 @@ use roster_server::errors::error_from_status;
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
 
-use super::access::{AccessSource, PrincipalAccess};
+use super::access::{AccessSource, Fetched, PrincipalAccess, VersionedAccess};
 
 pub type DirectoryClient = CredentialServiceClient<InterceptedService<Channel, OutgoingInterceptor>>;
 
@@ -79,7 +79,7 @@ impl Directory {
     pub async fn verify_credentials(
         &self,
         request: VerifyCredentialsRequest,
-    ) -> Result<(VerifiedPrincipal, Option<PrincipalAccess>), DomainError> {
+    ) -> Result<(VerifiedPrincipal, Option<VersionedAccess>), DomainError> {
         let mut principal = self
             .client
             .clone()
@@ -112,14 +112,32 @@ impl AccessSource for Directory {
         &self,
         account_id: AccountId,
         user_id: UserId,
-    ) -> Result<Option<PrincipalAccess>, DomainError> {
-        let request = GetPrincipalAccessRequest { account_id: account_id.to_string(), user_id: user_id.to_string() };
+        held: Option<i64>,
+    ) -> Result<Fetched, DomainError> {
+        let request = GetPrincipalAccessRequest {
+            account_id: account_id.to_string(),
+            user_id: user_id.to_string(),
+            held_access_version: held,
+        };
         match self.client.clone().get_principal_access(request).await {
-            Ok(response) => access_from_message(response.into_inner()).map(Some),
+            Ok(response) => {
+                let message = response.into_inner();
+                if !message.unchanged {
+                    return access_from_message(message).map(Fetched::Current);
+                }
+                // "Unchanged" confirms only the version that was held.
+                match held {
+                    Some(held) if message.access_version == Some(held) => Ok(Fetched::Unchanged),
+                    _ => Err(DomainError::internal(
+                        "reading a principal's access",
+                        "the directory answered unchanged to a version not held",
+                    )),
+                }
+            }
             Err(status) => {
                 let error = error_from_status(status, "directory");
                 if error.code() == ErrorCode::NotFound {
-                    return Ok(None);
+                    return Ok(Fetched::Gone);
                 }
                 Err(error)
             }
@@ -136,7 +154,7 @@ fn permission_set(names: Vec<String>) -> Result<std::collections::BTreeSet<Permi
 
 /// The directory's answer, parsed; a malformed one is an internal error,
 /// never a guess.
-pub fn access_from_message(message: AccessMessage) -> Result<PrincipalAccess, DomainError> {
+pub fn access_from_message(message: AccessMessage) -> Result<VersionedAccess, DomainError> {
     let permissions = message.permissions.unwrap_or_default();
     let mut per_store = BTreeMap::new();
     for store in permissions.store_permissions {
@@ -152,7 +170,7 @@ pub fn access_from_message(message: AccessMessage) -> Result<PrincipalAccess, Do
         other_stores: permission_set(permissions.other_store_permissions)?,
     };
     let data_filters = message.data_filters.into_iter().map(|filter| (filter.field, filter.values)).collect();
-    Ok(PrincipalAccess {
+    let access = PrincipalAccess {
         group_ids: message.group_ids,
         group_names: message.group_names,
         is_owner: message.is_owner,
@@ -160,7 +178,8 @@ pub fn access_from_message(message: AccessMessage) -> Result<PrincipalAccess, Do
         blocked: message.blocked,
         permissions,
         data_filters,
-    })
+    };
+    Ok(VersionedAccess { access, version: message.access_version })
 }
 
 /// The wire form of data filters.

@@ -16,7 +16,7 @@ use roster_session_core::{
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{broadcast, Semaphore};
 
-use super::access::{AccessCache, PrincipalAccess};
+use super::access::{AccessCache, PrincipalAccess, VersionedAccess};
 use super::audit::AuditTrail;
 use super::directory::{Directory, SessionAudit};
 use super::principal::StoredPrincipal;
@@ -200,7 +200,7 @@ impl Broker {
         let principal = stored_principal(&verified)?;
         let (account_id, user_id) = (principal.account_id, principal.user_id);
         let access = match access {
-            Some(access) => Arc::new(access),
+            Some(access) => Arc::new(access.access),
             None => self.access_of(account_id, user_id).await?,
         };
         let credential = CredentialKey::new(account_id, user_id);
@@ -281,7 +281,7 @@ impl Broker {
         &self,
         request: VerifyCredentialsRequest,
         source: &str,
-    ) -> Result<(VerifiedPrincipal, Option<PrincipalAccess>), DomainError> {
+    ) -> Result<(VerifiedPrincipal, Option<VersionedAccess>), DomainError> {
         // Taken before the directory answers: a change racing the login
         // cannot leave the older access cached.
         let ticket = self.access.ticket();
@@ -289,8 +289,8 @@ impl Broker {
             Ok((verified, access)) => {
                 let ids =
                     (AccountId::parse("account_id", &verified.account_id), UserId::parse("user_id", &verified.user_id));
-                if let (Some(access), (Ok(account_id), Ok(user_id))) = (&access, ids) {
-                    self.access.insert(ticket, account_id, user_id, Arc::new(access.clone()));
+                if let (Some(fetched), (Ok(account_id), Ok(user_id))) = (&access, ids) {
+                    self.access.insert(ticket, account_id, user_id, Arc::new(fetched.access.clone()), fetched.version);
                 }
                 Ok((verified, access))
             }
