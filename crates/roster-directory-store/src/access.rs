@@ -10,24 +10,23 @@ use roster_domain::access::{GroupNode, GroupTree, PermissionCatalog, UserGrants}
 use roster_domain::account::UserStatus;
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::names::AccountKey;
-use roster_domain::repository::{AccessRepository, AccessSnapshot, UserAccessFacts};
+use roster_domain::repository::{AccessRepository, AccessSnapshot, PrincipalFacts, UserAccessFacts};
 use roster_domain::DomainError;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IsolationLevel, PaginatorTrait,
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IsolationLevel, JoinType, PaginatorTrait,
     QueryFilter, QuerySelect, Statement, TransactionTrait,
 };
 
-use crate::accounts::find_account_row;
+use crate::accounts::{find_account_row, user_account};
 use crate::convert::{
-    account_from_row, assignment_from_columns, group_id_from, override_from_columns, permission_spec_from_row,
-    user_id_from, user_status_from,
+    account_from_row, assignment_from_columns, data_filters_from_row, group_id_from, override_from_columns,
+    permission_spec_from_row, user_id_from, user_status_from,
 };
-use crate::entity::{groups, permissions, role_assignments, user_permission_overrides, users};
+use crate::entity::{accounts, groups, permissions, role_assignments, user_permission_overrides, users};
 use crate::error::{account_not_found, failed};
 use crate::grants::load_grants;
 use crate::group_rows::{load_group_assignable, load_group_permissions};
-use crate::profiles::find_user_row;
 use crate::store::SeaDirectoryStore;
 
 /// The name key of the group anonymous principals get (R34).
@@ -87,18 +86,35 @@ impl AccessRepository for SeaDirectoryStore {
 
     #[tracing::instrument(name = "directory_store.user_grants", skip_all, fields(account.id = %account_id, user.id = %user_id))]
     async fn user_grants(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserGrants>, DomainError> {
-        let Some(account) = find_account_row(&self.database, &AccountKey::Id(account_id)).await? else {
+        Ok(self.principal_facts(account_id, user_id).await?.map(|facts| facts.grants))
+    }
+
+    #[tracing::instrument(name = "directory_store.principal_facts", skip_all, fields(account.id = %account_id, user.id = %user_id))]
+    async fn principal_facts(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+    ) -> Result<Option<PrincipalFacts>, DomainError> {
+        let id = user_id.to_string();
+        let found = users::Entity::find_by_id(id.as_str())
+            .filter(users::Column::AccountId.eq(account_id.to_string()))
+            .join(JoinType::InnerJoin, user_account())
+            .select_also(accounts::Entity)
+            .one(&self.database)
+            .await
+            .map_err(failed("finding a user"))?;
+        let Some((user, Some(account))) = found else {
             return Ok(None);
         };
-        let id = user_id.to_string();
-        if find_user_row(&self.database, &account.id, &id).await?.is_none() {
-            return Ok(None);
-        }
         let mut grants = load_grants(&self.database, std::slice::from_ref(&id)).await?;
-        Ok(Some(UserGrants {
-            is_owner: account.owner_user_id == id,
-            assignments: grants.assignments.remove(&user_id).unwrap_or_default().into_iter().collect(),
-            overrides: grants.overrides.remove(&user_id).unwrap_or_default().into_iter().collect(),
+        Ok(Some(PrincipalFacts {
+            grants: UserGrants {
+                is_owner: account.owner_user_id == id,
+                assignments: grants.assignments.remove(&user_id).unwrap_or_default().into_iter().collect(),
+                overrides: grants.overrides.remove(&user_id).unwrap_or_default().into_iter().collect(),
+            },
+            blocked: user_status_from(&user.status)? == UserStatus::Blocked,
+            data_filters: data_filters_from_row(&user)?,
         }))
     }
 

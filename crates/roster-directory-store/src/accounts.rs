@@ -8,7 +8,10 @@ use roster_domain::names::{AccountKey, DisplayName};
 use roster_domain::presets::Presets;
 use roster_domain::repository::AccountRepository;
 use roster_domain::DomainError;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationDef,
+    TransactionTrait,
+};
 use serde_json::json;
 
 use crate::audit::append_audit_event;
@@ -28,6 +31,20 @@ pub(crate) async fn find_account_row(
         AccountKey::Slug(slug) => accounts::Entity::find().filter(accounts::Column::Slug.eq(slug.as_str())),
     };
     query.one(connection).await.map_err(failed("finding an account"))
+}
+
+/// `key` as a condition on the accounts table.
+pub(crate) fn account_is(key: &AccountKey) -> Condition {
+    match key {
+        AccountKey::Id(id) => Condition::all().add(accounts::Column::Id.eq(id.to_string())),
+        AccountKey::Slug(slug) => Condition::all().add(accounts::Column::Slug.eq(slug.as_str())),
+    }
+}
+
+/// Users to their account, to read a user with their account in one
+/// statement (`users::Entity::find().join(JoinType::InnerJoin, user_account())`).
+pub(crate) fn user_account() -> RelationDef {
+    users::Entity::belongs_to(accounts::Entity).from(users::Column::AccountId).to(accounts::Column::Id).into()
 }
 
 /// `{"before": null, "after": value}`: a field set by a creation.

@@ -22,17 +22,17 @@ use roster_domain::DomainError;
 use sea_orm::sea_query::{Condition, Expr, LockType, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DeriveIden, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, TransactionTrait,
+    JoinType, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 
-use crate::accounts::find_account_row;
+use crate::accounts::{account_is, user_account};
 use crate::audit::{append_audit_event, audit_change, AuditTarget};
 use crate::changes::Changes;
 use crate::convert::{
     account_from_row, ip_allowlist_from_row, membership_from_row, password_hash_from_row, storable_time, user_from_row,
 };
-use crate::entity::{groups, role_assignments, users};
+use crate::entity::{accounts, groups, role_assignments, users};
 use crate::error::{corrupt_row, failed, user_not_found};
 use crate::store::SeaDirectoryStore;
 
@@ -191,16 +191,16 @@ impl CredentialRepository for SeaDirectoryStore {
         account: &AccountKey,
         login: &LoginName,
     ) -> Result<Option<LoginCandidate>, DomainError> {
-        let Some(account_row) = find_account_row(&self.database, account).await? else {
-            return Ok(None);
-        };
-        let user_row = users::Entity::find()
-            .filter(users::Column::AccountId.eq(account_row.id.as_str()))
+        // The user with their account, in one statement.
+        let found = users::Entity::find()
+            .join(JoinType::InnerJoin, user_account())
+            .filter(account_is(account))
             .filter(users::Column::LoginKey.eq(login.key()))
+            .select_also(accounts::Entity)
             .one(&self.database)
             .await
             .map_err(failed("finding a login"))?;
-        let Some(user_row) = user_row else {
+        let Some((user_row, Some(account_row))) = found else {
             return Ok(None);
         };
         // Distinct by construction: each group once, however many scopes

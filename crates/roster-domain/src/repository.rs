@@ -230,6 +230,15 @@ pub struct UserAccessFacts {
     pub blocked: bool,
 }
 
+/// What a user's access rests on besides the account's snapshot: their
+/// grants, whether they are blocked (R14), and their data filters (R16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalFacts {
+    pub grants: UserGrants,
+    pub blocked: bool,
+    pub data_filters: crate::filters::DataFilters,
+}
+
 /// Reads for authorization (hot path: keep them to a query or two).
 #[async_trait]
 pub trait AccessRepository: Send + Sync {
@@ -240,9 +249,20 @@ pub trait AccessRepository: Send + Sync {
     /// of this account.
     async fn user_grants(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserGrants>, DomainError>;
 
+    /// [`Self::user_grants`] with the blocked flag and the data filters, in
+    /// three reads (the user with their account, the assignments, the
+    /// overrides): what a login and the broker's access fetch need of the
+    /// user (issue 6, scenarios 2 and 3); `None` for a user not of this
+    /// account.
+    async fn principal_facts(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+    ) -> Result<Option<PrincipalFacts>, DomainError>;
+
     /// A number that changes, in the same transaction, with every write
     /// that can change what [`Self::access_snapshot`] or
-    /// [`Self::user_grants`] answer for the account, or whether one of its
+    /// [`Self::user_grants`] or [`Self::principal_facts`] answer for the account, or whether one of its
     /// users exists or is blocked; `None` for an unknown account. Facts read
     /// after reading version `v` are at least as new as `v`, so a cache that
     /// labels them `v` and serves them only while the version still reads

@@ -148,6 +148,44 @@ pub async fn user_grants_read_the_owner_flag_assignments_and_overrides(database:
     assert_eq!(audit_count(&store).await, 6);
 }
 
+/// Issue 6, R14, R16: the user with their account in one read, then their
+/// grants: what `user_grants` answers, the blocked flag and the data
+/// filters; nothing for a user of another account or an unknown one.
+pub async fn principal_facts_read_grants_the_blocked_flag_and_data_filters(database: TestDatabase) {
+    let store = database.store;
+    let acme = sign_up(&store, "acme").await;
+    let globex = sign_up(&store, "globex").await;
+    let context = acting(&acme.owner);
+    let manager = group_named(&store, acme.account.id, "Manager").await;
+    let shibuya = create_store(&store, &acme, "Shibuya").await;
+    let kenji = create_user(&store, &acme, "kenji").await;
+    store.assign_role(acme.account.id, kenji, in_store(manager.id, shibuya), &context).await.unwrap();
+    let filters: roster_domain::filters::DataFilters =
+        serde_json::from_value(json!({ "country": ["JP", "US"] })).unwrap();
+    let patch = roster_domain::users::UserPatch {
+        overrides: Some(BTreeSet::from([grant("reports.view", Scope::Store(shibuya))])),
+        data_filters: Some(filters.clone()),
+        ..Default::default()
+    };
+    store.update_user(acme.account.id, kenji, patch, &context).await.unwrap();
+
+    let facts = store.principal_facts(acme.account.id, kenji).await.unwrap().unwrap();
+    assert_eq!(Some(facts.grants.clone()), store.user_grants(acme.account.id, kenji).await.unwrap());
+    assert!(!facts.grants.is_owner && !facts.blocked);
+    assert_eq!(facts.grants.assignments, [in_store(manager.id, shibuya)]);
+    assert_eq!(facts.grants.overrides, [grant("reports.view", Scope::Store(shibuya))]);
+    assert_eq!(facts.data_filters, filters);
+
+    store.set_user_blocked(acme.account.id, kenji, true, &context).await.unwrap();
+    assert!(store.principal_facts(acme.account.id, kenji).await.unwrap().unwrap().blocked, "R14");
+    let owner = store.principal_facts(acme.account.id, acme.owner.id).await.unwrap().unwrap();
+    assert!(owner.grants.is_owner && !owner.blocked);
+    assert_eq!(owner.data_filters, roster_domain::filters::DataFilters::default());
+
+    assert_eq!(store.principal_facts(globex.account.id, kenji).await.unwrap(), None, "another account's user");
+    assert_eq!(store.principal_facts(acme.account.id, UserId::generate()).await.unwrap(), None);
+}
+
 /// Issue 6: the whole account in one pass answers, user by user, what
 /// `user_grants` answers, with R14's blocked flag; nothing for an unknown
 /// account or one larger than asked.

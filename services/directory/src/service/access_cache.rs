@@ -52,7 +52,6 @@ use futures::FutureExt;
 use tokio::sync::watch;
 
 use roster_domain::access::UserGrants;
-use roster_domain::account::UserStatus;
 use roster_domain::freshness::{AccessFreshness, Watch};
 use roster_domain::ids::{AccountId, UserId};
 use roster_domain::repository::{AccessSnapshot, DirectoryRepository};
@@ -343,10 +342,8 @@ impl CachedAccount {
             self.fill(repository);
         }
         let account_id = self.snapshot.account.id;
-        let (grants, user) =
-            futures::try_join!(repository.user_grants(account_id, user_id), repository.find_user(account_id, user_id))?;
-        let (Some(grants), Some(user)) = (grants, user) else { return Ok(None) };
-        let cached = Arc::new(CachedUser { grants, blocked: user.status == UserStatus::Blocked });
+        let Some(facts) = repository.principal_facts(account_id, user_id).await? else { return Ok(None) };
+        let cached = Arc::new(CachedUser { grants: facts.grants, blocked: facts.blocked });
         let mut users = self.users.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if users.len() >= MAX_USERS_PER_ACCOUNT {
             users.clear();

@@ -6,12 +6,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use roster_domain::access::{GroupTree, PermissionsByScope, UserGrants};
-use roster_domain::account::UserStatus;
+use roster_domain::access::{GroupTree, PermissionsByScope, RoleAssignment};
 use roster_domain::filters::DataFilters;
 use roster_domain::ids::{AccountId, GroupId, UserId};
 use roster_domain::names::DisplayName;
-use roster_domain::users::UserProfile;
+use roster_domain::repository::PrincipalFacts;
 use roster_domain::{DomainError, ErrorCode};
 
 use super::access_cache::Currency;
@@ -53,8 +52,8 @@ fn user_not_found() -> DomainError {
 
 /// The user's groups, named from the tree, each once however many scopes
 /// hold it, in the order logins list them (by name key, then id).
-fn groups_of(profile: &UserProfile, tree: &GroupTree) -> Vec<(GroupId, String)> {
-    let ids: BTreeSet<GroupId> = profile.assignments.iter().map(|assignment| assignment.group_id).collect();
+fn groups_of(assignments: &[RoleAssignment], tree: &GroupTree) -> Vec<(GroupId, String)> {
+    let ids: BTreeSet<GroupId> = assignments.iter().map(|assignment| assignment.group_id).collect();
     let mut groups: Vec<(String, GroupId, String)> = ids
         .into_iter()
         .filter_map(|group_id| tree.get(group_id).map(|node| (group_id, node.name.clone())))
@@ -120,22 +119,17 @@ impl Directory {
             return Ok(AccessAnswer::Unchanged { access_version });
         }
         let snapshot = Arc::clone(&account.snapshot);
-        let profile = self.repository.user_profile(account_id, user_id).await?.ok_or_else(user_not_found)?;
-        let grants = UserGrants {
-            is_owner: profile.user.is_owner,
-            assignments: profile.assignments.iter().copied().collect(),
-            overrides: profile.overrides.iter().cloned().collect(),
-        };
-        let blocked = profile.user.status == UserStatus::Blocked;
+        let facts = self.repository.principal_facts(account_id, user_id).await?.ok_or_else(user_not_found)?;
+        let PrincipalFacts { grants, blocked, data_filters } = facts;
         Ok(AccessAnswer::Current(PrincipalAccess {
             user_id,
             account_id,
-            groups: groups_of(&profile, &snapshot.groups),
-            is_owner: profile.user.is_owner,
+            groups: groups_of(&grants.assignments, &snapshot.groups),
+            is_owner: grants.is_owner,
             is_platform_operator: snapshot.account.is_platform,
             blocked,
             permissions: permissions_by_scope(&snapshot, &grants, blocked),
-            data_filters: profile.data_filters,
+            data_filters,
             access_version,
         }))
     }
