@@ -139,15 +139,6 @@ impl AccountEntries {
     }
 }
 
-impl CacheState {
-    /// Whether an answer fetched under `ticket` may be kept: the feed is up,
-    /// nothing was dropped wholesale since, and the ticket is not older than
-    /// the last sweep.
-    fn valid(&self, ticket: FetchTicket) -> bool {
-        self.trusted && self.epoch == ticket.epoch && ticket.sequence >= self.floor
-    }
-}
-
 #[derive(Debug)]
 struct CacheState {
     /// Whether invalidations can arrive (the feed is up).
@@ -160,6 +151,15 @@ struct CacheState {
     floor: u64,
     accounts: HashMap<AccountId, AccountEntries>,
     inserts_since_sweep: usize,
+}
+
+impl CacheState {
+    /// Whether an answer fetched under `ticket` may be kept: the feed is up,
+    /// nothing was dropped wholesale since, and the ticket is not older than
+    /// the last sweep.
+    fn valid(&self, ticket: FetchTicket) -> bool {
+        self.trusted && self.epoch == ticket.epoch && ticket.sequence >= self.floor
+    }
 }
 
 /// A cached answer, and whether (and from which version) the caller should
@@ -292,6 +292,7 @@ impl AccessCache {
     /// waits for the directory when the entry would have expired; a
     /// directory slowed by a login storm then slows no validation (issue 6,
     /// scenario 3).
+    ///
     /// `held` is the entry's version: the directory answers "unchanged"
     /// if it is still current, and the entry is extended.
     fn refresh_in_background(&self, account_id: AccountId, user_id: UserId, held: Option<i64>) {
