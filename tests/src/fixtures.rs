@@ -15,8 +15,9 @@ use roster_proto::directory::v1::role_service_client::RoleServiceClient;
 use roster_proto::directory::v1::store_service_client::StoreServiceClient;
 use roster_proto::directory::v1::user_service_client::UserServiceClient;
 use roster_proto::directory::v1::{
-    Account, AuditEvent, CheckPermissionRequest, CreateStoreRequest, CreateUserRequest, GetAccountRequest,
-    GetUserRequest, Group, ListAuditEventsRequest, ListGroupsRequest, ListUsersRequest, RoleAssignment, User,
+    Account, AssignRoleRequest, AuditEvent, CheckPermissionRequest, CreateStoreRequest, CreateUserRequest,
+    GetAccountRequest, GetUserRequest, Group, ListAuditEventsRequest, ListGroupsRequest, ListUsersRequest,
+    RoleAssignment, User,
 };
 use roster_proto::session::v1::LoginRequest;
 use tonic::transport::Channel;
@@ -112,6 +113,25 @@ impl<'c> Tenant<'c> {
             store_id: store.unwrap_or_default().to_owned(),
             group_name: String::new(),
         }
+    }
+
+    /// A request to assign `group` to `user_id`, account-wide
+    /// (`store = None`) or in one store.
+    #[track_caller]
+    pub fn assign_request(&self, user_id: &str, group: &str, store: Option<&str>) -> AssignRoleRequest {
+        AssignRoleRequest {
+            account_id: self.account_id.clone(),
+            user_id: user_id.to_owned(),
+            group_id: self.group(group),
+            store_id: store.unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// The owner assigns `group` to `user_id` (see [`Self::assign_request`]).
+    pub async fn assign_as_owner(&self, user_id: &str, group: &str, store: Option<&str>) {
+        let request = self.assign_request(user_id, group, store);
+        let assigned = self.roles().assign_role(self.as_owner(request)).await;
+        assigned.unwrap_or_else(|status| panic!("the owner assigns {group} to {user_id}: {status:?}"));
     }
 
     /// A request authenticated as the owner.

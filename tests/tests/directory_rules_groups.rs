@@ -170,13 +170,7 @@ async fn r22_a_user_whose_only_groups_are_templates_cannot_log_in(options: Clust
     assert_eq!(failures.iter().map(|event| event.reason.as_str()).collect::<Vec<_>>(), ["TEMPLATE_GROUPS_ONLY"]);
 
     // One real group beside the template is enough.
-    let assign = roster_proto::directory::v1::AssignRoleRequest {
-        account_id: acme.account_id.clone(),
-        user_id: templated.id.clone(),
-        group_id: acme.group("Team member"),
-        store_id: String::new(),
-    };
-    acme.roles().assign_role(acme.as_owner(assign)).await.unwrap();
+    acme.assign_as_owner(&templated.id, "Team member", None).await;
     acme.log_in("tess").await;
 
     // Turning a user's only group into a template locks them out.

@@ -6,10 +6,10 @@ use roster_e2e::fixtures::Tenant;
 use roster_e2e::status::expect_error;
 use roster_e2e::{on_directory_backends, with_mask, Cluster, ClusterOptions};
 use roster_proto::directory::v1::{
-    Account, AssignRoleRequest, BillingLevel, BlockUserRequest, CheckPermissionRequest, CreateGroupRequest,
-    CreateStoreRequest, DeleteStoreRequest, DeleteUserRequest, GetEffectivePermissionsRequest, GetStoreRequest,
-    GetUserRequest, ListStoresRequest, ListUsersRequest, OverrideEffect, PermissionOverride, Store,
-    UnassignRoleRequest, UpdateAccountRequest, UpdateGroupRequest, UpdateStoreRequest, UpdateUserRequest, User,
+    Account, BillingLevel, BlockUserRequest, CheckPermissionRequest, CreateGroupRequest, CreateStoreRequest,
+    DeleteStoreRequest, DeleteUserRequest, GetEffectivePermissionsRequest, GetStoreRequest, GetUserRequest,
+    ListStoresRequest, ListUsersRequest, OverrideEffect, PermissionOverride, Store, UnassignRoleRequest,
+    UpdateAccountRequest, UpdateGroupRequest, UpdateStoreRequest, UpdateUserRequest, User,
 };
 use tonic::Code;
 
@@ -23,15 +23,6 @@ on_directory_backends!(
     r33_superusers_create_stores_and_administrators_and_hold_every_store,
     r34_anonymous_principals_get_the_anonymous_group_in_public_stores_only,
 );
-
-fn assign(tenant: &Tenant<'_>, user_id: &str, group: &str, store: &str) -> AssignRoleRequest {
-    AssignRoleRequest {
-        account_id: tenant.account_id.clone(),
-        user_id: user_id.to_owned(),
-        group_id: tenant.group(group),
-        store_id: store.to_owned(),
-    }
-}
 
 fn user_ref(tenant: &Tenant<'_>, user_id: &str) -> (String, String) {
     (tenant.account_id.clone(), user_id.to_owned())
@@ -223,7 +214,7 @@ async fn r31_manager_cannot_remove_a_user_with_stores_they_do_not_hold(options: 
 
     let in_b = acme.new_user("new-b", vec![acme.role("Team member", Some(&store_b))]);
     expect_error(users.create_user(with_bearer(in_b, &manager.token)).await, Code::PermissionDenied, "STORE_NOT_HELD");
-    let to_b = assign(&acme, &only_a.id, "Team member", &store_b);
+    let to_b = acme.assign_request(&only_a.id, "Team member", Some(&store_b));
     expect_error(roles.assign_role(with_bearer(to_b, &manager.token)).await, Code::PermissionDenied, "STORE_NOT_HELD");
 
     // In the manager's own store: add, amend, remove.
@@ -264,11 +255,12 @@ async fn r32_nobody_grants_what_they_do_not_hold_or_may_not_hand_out(options: Cl
         expect_error(refused, Code::PermissionDenied, "NOT_ASSIGNABLE");
     }
     for user_id in [&target.id, &admin.id] {
-        let refused = roles.assign_role(with_bearer(assign(&acme, user_id, "Superuser", ""), &admin.token)).await;
+        let refused =
+            roles.assign_role(with_bearer(acme.assign_request(user_id, "Superuser", None), &admin.token)).await;
         expect_error(refused, Code::PermissionDenied, "NOT_ASSIGNABLE");
     }
     // No self-escalation: scopes and permissions one does not hold.
-    let wider = assign(&acme, &manager.id, "Manager", &store_b);
+    let wider = acme.assign_request(&manager.id, "Manager", Some(&store_b));
     expect_error(roles.assign_role(with_bearer(wider, &manager.token)).await, Code::PermissionDenied, "STORE_NOT_HELD");
     let grant = User {
         id: manager.id.clone(),
@@ -311,8 +303,11 @@ async fn r32_nobody_grants_what_they_do_not_hold_or_may_not_hand_out(options: Cl
     assert!(!acme.holds(&manager.id, "orders.process", Some(&store_a)).await);
     assert!(!acme.holds(&admin.id, "stores.create", None).await);
     // What one does hold and may hand out is fine.
-    roles.assign_role(with_bearer(assign(&acme, &target.id, "Team member", &store_a), &manager.token)).await.unwrap();
-    roles.assign_role(with_bearer(assign(&acme, &target.id, "Accountant", ""), &admin.token)).await.unwrap();
+    roles
+        .assign_role(with_bearer(acme.assign_request(&target.id, "Team member", Some(&store_a)), &manager.token))
+        .await
+        .unwrap();
+    roles.assign_role(with_bearer(acme.assign_request(&target.id, "Accountant", None), &admin.token)).await.unwrap();
 }
 
 async fn r33_superusers_create_stores_and_administrators_and_hold_every_store(options: ClusterOptions) {

@@ -11,8 +11,8 @@ use roster_e2e::fixtures::{Tenant, PASSWORD};
 use roster_e2e::status::{expect_error, violated_fields};
 use roster_e2e::{on_directory_backends, with_mask, Cluster, ClusterOptions};
 use roster_proto::directory::v1::{
-    AssignRoleRequest, GetAccountRequest, GetGroupRequest, GetPrincipalAccessRequest, Group, StringList,
-    UpdateGroupRequest, UpdateUserRequest, User,
+    GetAccountRequest, GetGroupRequest, GetPrincipalAccessRequest, Group, StringList, UpdateGroupRequest,
+    UpdateUserRequest, User,
 };
 use roster_proto::session::v1::session_service_client::SessionServiceClient;
 use roster_proto::session::v1::{ListSessionsRequest, Principal, ValidateSessionRequest, ValidateSessionResponse};
@@ -194,13 +194,7 @@ async fn r38_a_role_assignment_reaches_validation_within_one_second(options: Clu
     // Validated once, so the broker has the old answer at hand.
     assert!(!allowed(&mut sessions, &tom.token, "orders.view", Some(&north)).await);
 
-    let assign = AssignRoleRequest {
-        account_id: acme.account_id.clone(),
-        user_id: tom.id.clone(),
-        group_id: acme.group("Manager"),
-        store_id: north.clone(),
-    };
-    acme.roles().assign_role(acme.as_owner(assign)).await.unwrap();
+    acme.assign_as_owner(&tom.id, "Manager", Some(&north)).await;
     let since = Instant::now();
     within(Duration::from_secs(1), since, "the new role in validation", || {
         let (mut sessions, token, north) = (sessions.clone(), tom.token.clone(), north.clone());
@@ -267,13 +261,7 @@ async fn issue6_a_conditional_access_fetch_is_unchanged_until_the_access_changes
     assert_eq!((again.access_version, again.user_id.as_str()), (Some(version), tom.id.as_str()));
     assert!(again.group_names.is_empty() && again.permissions.is_none(), "and nothing else is sent");
 
-    let assign = AssignRoleRequest {
-        account_id: acme.account_id.clone(),
-        user_id: tom.id.clone(),
-        group_id: acme.group("Manager"),
-        store_id: String::new(),
-    };
-    acme.roles().assign_role(acme.as_owner(assign)).await.unwrap();
+    acme.assign_as_owner(&tom.id, "Manager", None).await;
     let after = credentials.get_principal_access(acme.internal(fetch(Some(version)))).await.unwrap().into_inner();
     assert!(!after.unchanged, "a role assignment moves the account's access version");
     assert!(after.access_version.unwrap() > version);

@@ -8,7 +8,6 @@ use roster_e2e::cluster::with_internal_credential;
 use roster_e2e::fixtures::{Tenant, PASSWORD};
 use roster_e2e::status::expect_error;
 use roster_e2e::{Cluster, ClusterOptions};
-use roster_proto::directory::v1::AssignRoleRequest;
 use roster_proto::session::v1::session_event::Kind;
 use roster_proto::session::v1::session_service_client::SessionServiceClient;
 use roster_proto::session::v1::{
@@ -189,13 +188,7 @@ async fn r38_a_permission_change_reaches_the_other_replica_within_one_second() {
     // The second replica has validated, so it holds the old answer.
     assert!(!check(&mut second).await);
 
-    let assign = AssignRoleRequest {
-        account_id: acme.account_id.clone(),
-        user_id: tom.id.clone(),
-        group_id: acme.group("Manager"),
-        store_id: String::new(),
-    };
-    acme.roles().assign_role(acme.as_owner(assign)).await.unwrap();
+    acme.assign_as_owner(&tom.id, "Manager", None).await;
     let since = Instant::now();
     loop {
         if check(&mut second).await {

@@ -13,7 +13,7 @@ use roster_domain::names::DisplayName;
 use roster_domain::repository::PrincipalFacts;
 use roster_domain::{DomainError, ErrorCode};
 
-use super::access_cache::Currency;
+use super::access_cache::{CachedAccount, Currency};
 use super::authorization::permissions_by_scope;
 use super::Directory;
 
@@ -75,12 +75,8 @@ impl Directory {
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<PrincipalAccess, DomainError> {
-        match self.principal_access_since(account_id, user_id, None).await? {
-            AccessAnswer::Current(access) => Ok(access),
-            AccessAnswer::Unchanged { .. } => {
-                Err(DomainError::internal("resolving a principal's access", "unchanged without a held version"))
-            }
-        }
+        let account = self.access_entry(account_id).await?;
+        self.read_principal_access(&account, user_id).await
     }
 
     /// R40, conditionally: [`AccessAnswer::Unchanged`] when `held` (the
@@ -100,37 +96,49 @@ impl Directory {
         user_id: UserId,
         held: Option<i64>,
     ) -> Result<AccessAnswer, DomainError> {
-        // The account's catalog and group tree from the access cache: one
-        // (shared) version read instead of reloading them for every login
-        // and every access fetch of the broker (issue 6, scenarios 2 and 3);
-        // as current as a fresh load (see `access_cache`). It is read before
-        // the user's facts, never beside them: the version labels them.
-        let account = self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(|error| {
-            match error.code() {
-                ErrorCode::NotFound => user_not_found(),
-                _ => error,
-            }
-        })?;
-        let access_version = account.version();
-        if held == Some(access_version) {
+        let account = self.access_entry(account_id).await?;
+        if held == Some(account.version()) {
             // Nothing moved since the holder's answer, whose facts were read
             // after this version: not even the user's deletion, which moves
             // it too.
-            return Ok(AccessAnswer::Unchanged { access_version });
+            return Ok(AccessAnswer::Unchanged { access_version: account.version() });
         }
-        let snapshot = Arc::clone(&account.snapshot);
+        self.read_principal_access(&account, user_id).await.map(AccessAnswer::Current)
+    }
+
+    /// The account's catalog and group tree from the access cache: one
+    /// (shared) version read instead of reloading them for every login and
+    /// every access fetch of the broker (issue 6, scenarios 2 and 3); as
+    /// current as a fresh load (see `access_cache`). An unknown account is
+    /// `USER_NOT_FOUND`, as its users are.
+    async fn access_entry(&self, account_id: AccountId) -> Result<Arc<CachedAccount>, DomainError> {
+        self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(|error| match error.code() {
+            ErrorCode::NotFound => user_not_found(),
+            _ => error,
+        })
+    }
+
+    /// The user's access, labelled with `account`'s version: the user's
+    /// facts are read after it, never beside it.
+    async fn read_principal_access(
+        &self,
+        account: &CachedAccount,
+        user_id: UserId,
+    ) -> Result<PrincipalAccess, DomainError> {
+        let snapshot = &account.snapshot;
+        let account_id = snapshot.account.id;
         let facts = self.repository.principal_facts(account_id, user_id).await?.ok_or_else(user_not_found)?;
         let PrincipalFacts { grants, blocked, data_filters } = facts;
-        Ok(AccessAnswer::Current(PrincipalAccess {
+        Ok(PrincipalAccess {
             user_id,
             account_id,
             groups: groups_of(&grants.assignments, &snapshot.groups),
             is_owner: grants.is_owner,
             is_platform_operator: snapshot.account.is_platform,
             blocked,
-            permissions: permissions_by_scope(&snapshot, &grants, blocked),
+            permissions: permissions_by_scope(snapshot, &grants, blocked),
             data_filters,
-            access_version,
-        }))
+            access_version: account.version(),
+        })
     }
 }

@@ -449,6 +449,15 @@ mod tests {
         source.fetches.load(Ordering::SeqCst)
     }
 
+    /// Waits, at most 2 s, until the source has been asked `times` times
+    /// (a background refresh runs in a task of its own).
+    async fn asked_times(source: &CountingSource, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while source.asked().len() < times && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_second_validation_is_answered_from_the_cache() {
         let source = Arc::new(CountingSource::default());
@@ -573,10 +582,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(cache.get(account, user).await.unwrap().unwrap(), first);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while fetches(&source) < 2 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        asked_times(&source, 2).await;
         assert_eq!(fetches(&source), 2, "exactly one background refresh");
         assert_eq!(source.asked(), [None, Some(0)], "the refresh sent the version the entry is as of");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -596,10 +602,7 @@ mod tests {
         let first = cache.get(account, user).await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(220)).await;
         assert_eq!(cache.get(account, user).await.unwrap().unwrap(), first);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while source.asked().len() < 2 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        asked_times(&source, 2).await;
         assert_eq!(source.asked(), [None, Some(0)]);
         // Past the first answer's time-to-live: still the entry, extended.
         tokio::time::sleep(Duration::from_millis(250)).await;

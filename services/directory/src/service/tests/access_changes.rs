@@ -18,7 +18,6 @@ use roster_domain::stores::StorePatch;
 use roster_domain::users::UserPatch;
 
 use super::{account_wide, context, display_name, filters, BrokerCall, BrokerMode, Harness, Tenant};
-use crate::service::credentials::LoginCheck;
 use crate::service::groups::DefineGroup;
 use crate::service::permissions::Registration;
 use crate::service::stores::CreateStore;
@@ -197,13 +196,7 @@ async fn r38_an_ownership_transfer_invalidates_both_owners() {
     let acme = harness.sign_up("acme").await;
     let kenji = harness.create_user(&acme, "kenji", BTreeSet::new(), DataFilters::default()).await;
     // R3: only an active user can take over; a login activates.
-    let check = LoginCheck {
-        account: roster_domain::names::AccountKey::Id(acme.account_id),
-        login_name: LoginName::parse("login_name", "kenji").unwrap(),
-        password: roster_domain::password::Password::for_verification(super::PASSWORD),
-        client_address: None,
-    };
-    harness.directory.verify_credentials(context(), check).await.unwrap();
+    harness.log_in(&acme, "kenji").await;
     harness.broker_calls();
 
     let before = harness.directory.principal_access(acme.account_id, acme.owner.id).await.unwrap();

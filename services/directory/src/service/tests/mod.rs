@@ -310,6 +310,19 @@ impl Harness {
         created.unwrap_or_else(|error| panic!("creating {login}: {error}")).profile.user.id
     }
 
+    /// Logs `login` in with [`PASSWORD`], which activates an invited user
+    /// (R17); panics if the login is refused.
+    pub async fn log_in(&self, tenant: &Tenant, login: &str) {
+        let check = crate::service::credentials::LoginCheck {
+            account: roster_domain::names::AccountKey::Id(tenant.account_id),
+            login_name: LoginName::parse("login_name", login).unwrap(),
+            password: Password::for_verification(PASSWORD),
+            client_address: None,
+        };
+        let verified = self.directory.verify_credentials(context(), check).await;
+        verified.unwrap_or_else(|error| panic!("{login} logs in: {error}"));
+    }
+
     /// A seeded group by name.
     pub async fn group(&self, tenant: &Tenant, name: &str) -> GroupId {
         let key = GroupKey::Name(display_name(name));

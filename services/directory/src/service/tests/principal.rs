@@ -9,7 +9,6 @@ use roster_domain::caller::Caller;
 use roster_domain::filters::DataFilters;
 use roster_domain::groups::GroupPatch;
 use roster_domain::ids::{AccountId, UserId};
-use roster_domain::names::LoginName;
 use roster_domain::presets::{PermissionName, PermissionSpec, ScopeLevel};
 use roster_domain::repository::AccountPatch;
 use roster_domain::stores::NewStore;
@@ -18,7 +17,6 @@ use roster_domain::ErrorCode;
 
 use super::{account_wide, context, display_name, filters, in_store, Harness, Tenant};
 use crate::service::authorization::permissions_by_scope;
-use crate::service::credentials::LoginCheck;
 use crate::service::permissions::Registration;
 use crate::service::principal::{AccessAnswer, PrincipalAccess};
 use crate::service::Directory;
@@ -212,13 +210,7 @@ async fn r3_an_ownership_transfer_moves_a_held_version() {
     let acme = harness.sign_up("acme").await;
     let kenji = harness.create_user(&acme, "kenji", BTreeSet::new(), DataFilters::default()).await;
     // R3: only an active user can take over; a login activates.
-    let check = LoginCheck {
-        account: roster_domain::names::AccountKey::Id(acme.account_id),
-        login_name: LoginName::parse("login_name", "kenji").unwrap(),
-        password: roster_domain::password::Password::for_verification(super::PASSWORD),
-        client_address: None,
-    };
-    harness.directory.verify_credentials(context(), check).await.unwrap();
+    harness.log_in(&acme, "kenji").await;
     let before = harness.directory.principal_access(acme.account_id, acme.owner.id).await.unwrap();
     assert!(unchanged(&harness, &acme, acme.owner.id, before.access_version).await, "a login changes no access");
     harness.directory.transfer_ownership(&acme.caller, context(), acme.account_id, kenji).await.unwrap();
