@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use roster_domain::audit::{AuditOutcome, AuditRecord, RequestContext};
-use roster_domain::ids::{AccountId, UserId};
+use roster_domain::ids::{AccountId, AuditEventId, UserId};
 use roster_domain::lockout::{AttemptReservation, LockoutPolicy, LockoutState};
 use roster_domain::names::{AccountKey, LoginName};
 use roster_domain::password::PasswordHash;
@@ -22,7 +22,7 @@ use roster_domain::DomainError;
 use sea_orm::sea_query::{Condition, Expr, LockType, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DeriveIden, EntityTrait, FromQueryResult,
-    JoinType, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    JoinType, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use serde_json::json;
 
@@ -96,6 +96,86 @@ fn counted_statement(this_user: Condition, policy: LockoutPolicy) -> UpdateState
         .to_owned()
 }
 
+const INVITED: &str = "invited";
+const ACTIVE: &str = "active";
+
+/// The `status` entry of a login event's changes when it activated an
+/// invited user (R17).
+fn activation() -> serde_json::Value {
+    json!({ "before": INVITED, "after": ACTIVE })
+}
+
+/// The audit event of a login attempt (R43).
+fn login_record(attempt: &LoginAttempt, changes: serde_json::Value, now: DateTime<Utc>) -> AuditRecord {
+    AuditRecord {
+        account_id: attempt.account_id,
+        action: "session.login",
+        target_type: "user",
+        target_id: attempt.user_id.map(|user_id| user_id.to_string()),
+        target_name: Some(attempt.login_name.clone()),
+        changes,
+        outcome: attempt.outcome,
+        reason: attempt.reason.map(str::to_owned),
+        occurred_at: now,
+    }
+}
+
+/// A success on PostgreSQL, in one statement and so one round trip, atomic
+/// as a statement is: `previous` locks the user's row (`FOR NO KEY UPDATE`,
+/// as the lockout's writes do) and reads its status; `updated` writes what
+/// [`success_statement`] writes, plus R17's activation when that status was
+/// `invited`, and answers the status it found; the event (`append_audit_event`'s
+/// columns) says whether it activated. A user deleted meanwhile updates
+/// nothing, and the event is still written, as in a transaction.
+const POSTGRES_SUCCESS: &str = "\
+WITH previous AS (
+    SELECT id, status FROM users WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE
+), updated AS (
+    UPDATE users SET
+        last_login_at = $3,
+        failed_login_count = 0,
+        pending_logins = CASE WHEN users.pending_logins > 0 THEN users.pending_logins - 1 ELSE 0 END,
+        locked_until = NULL,
+        status = CASE WHEN previous.status = $4 THEN $5 ELSE users.status END,
+        updated_at = CASE WHEN previous.status = $4 THEN $3 ELSE users.updated_at END
+    FROM previous
+    WHERE users.id = previous.id
+    RETURNING previous.status AS before
+)
+INSERT INTO audit_events (id, account_id, occurred_at, actor_id, actor_name, action, target_type, target_id,
+    target_name, changes, client_address, user_agent, trace_id, outcome, reason)
+VALUES ($6, $2, $3, $7, $8, 'session.login', 'user', $1, $9,
+    CASE WHEN (SELECT before FROM updated) = $4 THEN $10 ELSE $11 END, $12, $13, $14, 'success', NULL)";
+
+fn postgres_success_statement(
+    attempt: &LoginAttempt,
+    account_id: AccountId,
+    user_id: UserId,
+    changes: serde_json::Value,
+    now: DateTime<Utc>,
+    context: &RequestContext,
+) -> Statement {
+    let mut activated = changes.clone();
+    activated["status"] = activation();
+    let values: [sea_orm::Value; 14] = [
+        user_id.to_string().into(),
+        account_id.to_string().into(),
+        now.into(),
+        INVITED.into(),
+        ACTIVE.into(),
+        AuditEventId::generate().to_string().into(),
+        context.actor_id.map(|actor_id| actor_id.to_string()).into(),
+        context.actor_name.clone().into(),
+        attempt.login_name.clone().into(),
+        activated.to_string().into(),
+        changes.to_string().into(),
+        context.client_address.clone().into(),
+        context.user_agent.clone().into(),
+        context.trace_id.clone().into(),
+    ];
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, POSTGRES_SUCCESS, values)
+}
+
 /// The end of an allowed attempt that succeeded, in one statement: the login
 /// time, and `lockout::after_success` (R39: a success ends the run of
 /// failures, and any lock). It answers the row's status, so that R17's
@@ -132,6 +212,51 @@ async fn write_lockout(
 }
 
 impl SeaDirectoryStore {
+    /// `record_login`'s success as a transaction of up to three statements
+    /// (SQLite, where a statement costs no round trip): the login time and
+    /// R39's reset, R17's activation when the row was invited, the event.
+    async fn record_success_in_transaction(
+        &self,
+        attempt: &LoginAttempt,
+        user_id: UserId,
+        mut changes: serde_json::Value,
+        now: DateTime<Utc>,
+        context: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let transaction = self.database.begin().await.map_err(failed("starting to record a login"))?;
+        let mut this_user = users::Column::Id.eq(user_id.to_string());
+        if let Some(account_id) = attempt.account_id {
+            this_user = this_user.and(users::Column::AccountId.eq(account_id.to_string()));
+        }
+        let backend = transaction.get_database_backend();
+        let ended = success_statement(Condition::all().add(this_user.clone()), now);
+        let status = transaction
+            .query_one(backend.build(&ended))
+            .await
+            .map_err(failed("recording a login time"))?
+            .map(|row| row.try_get::<String>("", "status"))
+            .transpose()
+            .map_err(failed("reading a logged-in user's status"))?;
+        // R17: the first successful login turns an invitation active. The
+        // UPDATE above holds the row's lock, so the status it answered is
+        // still the row's.
+        if status.as_deref() == Some(INVITED) {
+            users::Entity::update_many()
+                .col_expr(users::Column::Status, Expr::value(ACTIVE))
+                .col_expr(users::Column::UpdatedAt, Expr::value(now))
+                .filter(this_user)
+                .exec(&transaction)
+                .await
+                .map_err(failed("activating an invited user"))?;
+            changes["status"] = activation();
+        }
+        append_audit_event(&transaction, login_record(attempt, changes, now), context)
+            .await
+            .map_err(failed("auditing a login"))?;
+        transaction.commit().await.map_err(failed("committing a login record"))?;
+        Ok(())
+    }
+
     /// Begins a transaction holding the write lock of one user row and
     /// returns it with the row's lockout state, or `None` when the user is
     /// not there. PostgreSQL: `SELECT ... FOR NO KEY UPDATE` on the row, so
@@ -273,50 +398,21 @@ impl CredentialRepository for SeaDirectoryStore {
     )]
     async fn record_login(&self, attempt: &LoginAttempt, context: &RequestContext) -> Result<(), DomainError> {
         let now = self.now();
-        let mut changes = json!({ "login_name": attempt.login_name });
-        let transaction = self.database.begin().await.map_err(failed("starting to record a login"))?;
-        if let (AuditOutcome::Success, Some(user_id)) = (attempt.outcome, attempt.user_id) {
-            let mut this_user = users::Column::Id.eq(user_id.to_string());
-            if let Some(account_id) = attempt.account_id {
-                this_user = this_user.and(users::Column::AccountId.eq(account_id.to_string()));
-            }
-            let backend = transaction.get_database_backend();
-            let ended = success_statement(Condition::all().add(this_user.clone()), now);
-            let status = transaction
-                .query_one(backend.build(&ended))
-                .await
-                .map_err(failed("recording a login time"))?
-                .map(|row| row.try_get::<String>("", "status"))
-                .transpose()
-                .map_err(failed("reading a logged-in user's status"))?;
-            // R17: the first successful login turns an invitation active.
-            // The UPDATE above holds the row's lock, so the status it
-            // answered is still the row's.
-            if status.as_deref() == Some("invited") {
-                users::Entity::update_many()
-                    .col_expr(users::Column::Status, Expr::value("active"))
-                    .col_expr(users::Column::UpdatedAt, Expr::value(now))
-                    .filter(this_user)
-                    .exec(&transaction)
-                    .await
-                    .map_err(failed("activating an invited user"))?;
-                changes["status"] = json!({ "before": "invited", "after": "active" });
-            }
-        }
-        let record = AuditRecord {
-            account_id: attempt.account_id,
-            action: "session.login",
-            target_type: "user",
-            target_id: attempt.user_id.map(|user_id| user_id.to_string()),
-            target_name: Some(attempt.login_name.clone()),
-            changes,
-            outcome: attempt.outcome,
-            reason: attempt.reason.map(str::to_owned),
-            occurred_at: now,
+        let changes = json!({ "login_name": attempt.login_name });
+        let (AuditOutcome::Success, Some(user_id)) = (attempt.outcome, attempt.user_id) else {
+            // A failure only appends its event: one statement, atomic alone.
+            let record = login_record(attempt, changes, now);
+            append_audit_event(&self.database, record, context).await.map_err(failed("auditing a login"))?;
+            return Ok(());
         };
-        append_audit_event(&transaction, record, context).await.map_err(failed("auditing a login"))?;
-        transaction.commit().await.map_err(failed("committing a login record"))?;
-        Ok(())
+        match (self.database.get_database_backend(), attempt.account_id) {
+            (DatabaseBackend::Postgres, Some(account_id)) => {
+                let statement = postgres_success_statement(attempt, account_id, user_id, changes, now, context);
+                self.database.execute(statement).await.map_err(failed("recording a login"))?;
+                Ok(())
+            }
+            _ => self.record_success_in_transaction(attempt, user_id, changes, now, context).await,
+        }
     }
 
     #[tracing::instrument(name = "directory_store.upgrade_password_hash", skip_all, fields(%user_id))]

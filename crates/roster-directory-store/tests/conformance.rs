@@ -45,6 +45,7 @@ conformance_suite!(
     r1_ownership_can_move_to_a_user_of_the_same_account,
     find_login_candidate_uses_the_normalised_login,
     record_login_success_activates_an_invited_user,
+    record_login_success_audits_the_request_and_touches_only_the_login_columns,
     record_login_failure_only_writes_an_audit_row,
     r39_reservations_count_and_lock_at_the_tenth,
     r39_an_expired_lock_starts_the_count_again,

@@ -2,9 +2,12 @@
 
 use roster_domain::account::UserStatus;
 use roster_domain::audit::AuditOutcome;
-use roster_domain::ids::AccountId;
+use roster_domain::ids::{AccountId, UserId};
+use roster_domain::paging::PageRequest;
 use roster_domain::names::{AccountKey, AccountSlug, LoginName};
-use roster_domain::repository::{AccountRepository, CredentialRepository, GroupMembership, LoginAttempt};
+use roster_domain::repository::{
+    AccountRepository, AuditFilter, AuditRepository, CredentialRepository, GroupMembership, LoginAttempt, UserRepository,
+};
 
 use crate::common::backends::TestDatabase;
 use crate::common::fixtures::{
@@ -179,4 +182,51 @@ pub async fn record_login_failure_only_writes_an_audit_row(database: TestDatabas
     assert_eq!(unknown.target_name.as_deref(), Some("mallory"));
     // Sign-up's event plus the two login events: nothing else was written.
     assert_eq!(count(&store, "audit_events").await, 3);
+}
+
+/// R43: a success's event carries the request's facts, whichever way the
+/// backend writes it (one statement on PostgreSQL, a transaction on
+/// SQLite); an active user's row changes only in its login columns; a user
+/// deleted while the password was checked still gets the event.
+pub async fn record_login_success_audits_the_request_and_touches_only_the_login_columns(database: TestDatabase) {
+    let store = database.store.clone();
+    let (acme, _) =
+        store.create_account(new_account("acme", "john", "john@example.com"), &presets(), &context()).await.unwrap();
+    let sam = insert_user(&store, acme.id, "Sam", "sam@example.com", "active").await;
+    let before = store.find_user(acme.id, sam).await.unwrap().unwrap();
+    let success = LoginAttempt {
+        account_id: Some(acme.id),
+        user_id: Some(sam),
+        login_name: "Sam".into(),
+        outcome: AuditOutcome::Success,
+        reason: None,
+    };
+    store.record_login(&success, &context()).await.unwrap();
+
+    assert_eq!(store.find_user(acme.id, sam).await.unwrap().unwrap(), before, "status and updated_at stay");
+    assert!(last_login_at_is_set(&database, sam).await);
+    let filter = AuditFilter { action: Some("session.login".to_owned()), ..AuditFilter::default() };
+    let page = PageRequest { size: 10, after: None };
+    let events = store.list_audit_events(Some(acme.id), &filter, &page).await.unwrap().items;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    let expected = context();
+    assert_eq!(event.account_id, Some(acme.id));
+    assert_eq!((event.actor_id, event.actor_name.as_deref()), (None, expected.actor_name.as_deref()));
+    assert_eq!((event.target_type.as_str(), event.target_id.as_deref()), ("user", Some(sam.to_string().as_str())));
+    assert_eq!(event.target_name.as_deref(), Some("Sam"));
+    assert_eq!(event.changes, serde_json::json!({ "login_name": "Sam" }));
+    assert_eq!(event.client_address, expected.client_address);
+    assert_eq!(event.user_agent, expected.user_agent);
+    assert_eq!(event.trace_id, expected.trace_id);
+    assert_eq!((event.outcome, event.reason.as_deref()), (AuditOutcome::Success, None));
+
+    let deleted = UserId::generate();
+    let gone = LoginAttempt { user_id: Some(deleted), login_name: "gone".into(), ..success };
+    let users = count(&store, "users").await;
+    store.record_login(&gone, &context()).await.unwrap();
+    let events = store.list_audit_events(Some(acme.id), &filter, &page).await.unwrap().items;
+    let event = events.iter().find(|event| event.target_id == Some(deleted.to_string())).expect("the deleted user's event");
+    assert_eq!(event.changes, serde_json::json!({ "login_name": "gone" }));
+    assert_eq!(count(&store, "users").await, users, "no row appears for a deleted user");
 }

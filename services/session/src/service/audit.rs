@@ -15,6 +15,11 @@ use super::directory::{Directory, SessionAudit};
 const QUEUE_CAPACITY: usize = 10_000;
 /// Events sent in one call, at most.
 const BATCH: usize = 256;
+/// After the first event of a batch, how long the worker waits for more.
+/// Under a wave of logins (each replacing a session, R36) one call and one
+/// directory transaction then carry many events instead of one or two each;
+/// the audit log trails the broker by this much more (issue 6, scenario 2).
+const LINGER: Duration = Duration::from_millis(100);
 
 /// Hands audit events to the worker. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -40,9 +45,23 @@ impl AuditTrail {
     }
 }
 
+/// Adds to `batch` what arrives within [`LINGER`], up to [`BATCH`] events;
+/// returns early when the batch is full or every sender is gone.
+async fn linger<T>(receiver: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while batch.len() < BATCH {
+        // `recv_many` is cancel safe: at the deadline nothing is lost.
+        match tokio::time::timeout_at(deadline, receiver.recv_many(batch, BATCH - batch.len())).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
 async fn write_batches(directory: Directory, mut receiver: mpsc::Receiver<SessionAudit>) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        linger(&mut receiver, &mut batch).await;
         let events = std::mem::take(&mut batch);
         let count = events.len();
         let send = || {
@@ -62,5 +81,51 @@ async fn write_batches(directory: Directory, mut receiver: mpsc::Receiver<Sessio
         if let Err(error) = written {
             tracing::error!(%error, count, "audit events lost: the directory did not take them");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_gathers_what_arrives_within_the_linger_and_no_more() {
+        let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let mut batch = Vec::new();
+        sender.send(1).await.unwrap();
+        assert_eq!(receiver.recv_many(&mut batch, BATCH).await, 1);
+        let late = sender.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(LINGER / 2).await;
+            late.send(2).await.unwrap();
+            tokio::time::sleep(LINGER).await;
+            late.send(3).await.unwrap();
+        });
+        linger(&mut receiver, &mut batch).await;
+        assert_eq!(batch, [1, 2], "the event after the linger waits for the next batch");
+        batch.clear();
+        assert_eq!(receiver.recv_many(&mut batch, BATCH).await, 1);
+        assert_eq!(batch, [3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_or_a_closed_queue_ends_the_linger_at_once() {
+        let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
+        for event in 0..BATCH + 1 {
+            sender.send(event).await.unwrap();
+        }
+        let mut batch = Vec::new();
+        receiver.recv_many(&mut batch, 1).await;
+        let started = tokio::time::Instant::now();
+        linger(&mut receiver, &mut batch).await;
+        assert_eq!(batch.len(), BATCH);
+        assert_eq!(started.elapsed(), Duration::ZERO, "a full batch goes without waiting");
+
+        drop(sender);
+        let mut rest = Vec::new();
+        receiver.recv_many(&mut rest, BATCH).await;
+        linger(&mut receiver, &mut rest).await;
+        assert_eq!(rest, [BATCH]);
+        assert_eq!(started.elapsed(), Duration::ZERO, "a closed queue is written without waiting");
     }
 }
