@@ -200,6 +200,31 @@ async fn sigterm_stops_the_broker_gracefully() {
     assert!(status.success(), "the broker exits cleanly on SIGTERM: {status:?}");
 }
 
+/// R43: the broker's audit writer holds a session event for up to 100 ms
+/// to batch it; a broker stopped gracefully writes what it holds before it
+/// exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_writes_the_queued_session_events_before_the_broker_exits() {
+    let mut cluster = Cluster::start(ClusterOptions::sqlite_in_process()).await.unwrap();
+    let replaced = {
+        let tenant = Tenant::sign_up(&cluster, "acme").await;
+        let first = tenant.cluster.login("acme", "owner", &tenant.owner.password).await.unwrap();
+        // R36: this login replaces the first session, an event to audit.
+        tenant.log_in("owner").await;
+        first.principal.unwrap().session_id
+    };
+    let status = cluster.terminate_session_broker().await.unwrap();
+    assert!(status.success(), "the broker exits cleanly on SIGTERM: {status:?}");
+    // Read at once: the broker has exited, so nothing is still on its way.
+    let audited = cluster
+        .query_strings(&format!(
+            "SELECT outcome FROM audit_events WHERE action = 'session.replaced' AND target_id = '{replaced}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(audited, ["success"], "the replaced session's event was written before the exit");
+}
+
 /// What the load saw, per answer.
 #[derive(Debug, Default)]
 struct LoadOutcomes {

@@ -28,7 +28,7 @@ use tonic_health::ServingStatus;
 
 use crate::grpc::sessions::SessionGrpc;
 use crate::service::access::AccessCache;
-use crate::service::audit::AuditTrail;
+use crate::service::audit::{AuditTrail, AuditWriter};
 use crate::service::directory::Directory;
 use crate::service::sessions::{follow_feed, Broker, BrokerParts, Timeouts};
 use crate::settings::SessionSettings;
@@ -38,9 +38,14 @@ pub struct Application {
     listener: TcpListener,
     local_address: SocketAddr,
     broker: Broker,
+    audit_writer: AuditWriter,
     internal_token: InternalToken,
     limits: ServerLimits,
 }
+
+/// How long a stopping broker waits for the directory to take the audit
+/// events still queued (R43).
+const AUDIT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 impl Application {
     /// Builds with the wall clock.
@@ -79,7 +84,7 @@ impl Application {
         let access = AccessCache::new(Arc::new(directory.clone()), Duration::from_secs(settings.access_cache_seconds));
         // Subscribed before the first request: no change is missed.
         tokio::spawn(follow_feed(store.subscribe(), access.clone()));
-        let audit = AuditTrail::start(directory.clone());
+        let (audit, audit_writer) = AuditTrail::start(directory.clone());
         let timeouts = Timeouts {
             idle: chrono::Duration::seconds(settings.idle_timeout_seconds as i64),
             absolute: chrono::Duration::seconds(settings.absolute_lifetime_seconds as i64),
@@ -94,14 +99,15 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.listen_address))?;
         let local_address = listener.local_addr()?;
-        Ok(Self { listener, local_address, broker, internal_token, limits: settings.limits })
+        Ok(Self { listener, local_address, broker, audit_writer, internal_token, limits: settings.limits })
     }
 
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then drains in-flight requests and
+    /// the audit queue.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(report_health(self.broker.store().clone(), health_reporter));
@@ -116,6 +122,8 @@ impl Application {
             .serve_with_incoming_shutdown(roster_server::stack::incoming(self.listener), shutdown)
             .await;
         health_task.abort();
+        // No request is left to queue an event: write the queued ones.
+        self.audit_writer.finish(AUDIT_DRAIN_LIMIT).await;
         served.context("serving grpc")
     }
 }

@@ -3,10 +3,10 @@
 use roster_domain::account::UserStatus;
 use roster_domain::audit::AuditOutcome;
 use roster_domain::ids::{AccountId, UserId};
-use roster_domain::paging::PageRequest;
 use roster_domain::names::{AccountKey, AccountSlug, LoginName};
+use roster_domain::paging::PageRequest;
 use roster_domain::repository::{
-    AccountRepository, AuditFilter, AuditRepository, CredentialRepository, GroupMembership, LoginAttempt, UserRepository,
+    AccountRepository, AuditFilter, AuditRepository, CredentialRepository, GroupMembership, LoginAttempt,
 };
 
 use crate::common::backends::TestDatabase;
@@ -226,7 +226,8 @@ pub async fn record_login_success_audits_the_request_and_touches_only_the_login_
     let users = count(&store, "users").await;
     store.record_login(&gone, &context()).await.unwrap();
     let events = store.list_audit_events(Some(acme.id), &filter, &page).await.unwrap().items;
-    let event = events.iter().find(|event| event.target_id == Some(deleted.to_string())).expect("the deleted user's event");
+    let event =
+        events.iter().find(|event| event.target_id == Some(deleted.to_string())).expect("the deleted user's event");
     assert_eq!(event.changes, serde_json::json!({ "login_name": "gone" }));
     assert_eq!(count(&store, "users").await, users, "no row appears for a deleted user");
 }
