@@ -11,6 +11,7 @@
 pub mod access;
 pub mod client;
 pub mod config;
+pub mod connection;
 pub mod errors;
 pub mod internal;
 pub mod metadata;

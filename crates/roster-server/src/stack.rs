@@ -65,15 +65,6 @@ pub fn grpc_server(limits: &ServerLimits) -> Server<Stack<RpcTraceLayer, Identit
         .layer(trace_layer)
 }
 
-/// The connections `listener` accepts, with TCP_NODELAY set. Without it a
-/// response written in several pieces (headers, data, trailers) waits on
-/// Nagle's algorithm for the client's delayed ACK: issue 6 measured every
-/// ValidateSession at ~45 ms whatever the load, while the one-piece health
-/// answer was fast.
-pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::TracerProvider as _;

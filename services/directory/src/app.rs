@@ -179,7 +179,7 @@ impl Application {
             .add_service(AuditServiceServer::new(audit))
             .add_service(InvitationServiceServer::new(invitations))
             .add_service(PasswordServiceServer::new(passwords))
-            .serve_with_incoming_shutdown(roster_server::stack::incoming(self.listener), shutdown)
+            .serve_with_incoming_shutdown(roster_server::connection::incoming(self.listener), shutdown)
             .await;
         health_task.abort();
         mail_task.abort();

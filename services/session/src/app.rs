@@ -119,7 +119,7 @@ impl Application {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(SessionServiceServer::new(sessions))
-            .serve_with_incoming_shutdown(roster_server::stack::incoming(self.listener), shutdown)
+            .serve_with_incoming_shutdown(roster_server::connection::incoming(self.listener), shutdown)
             .await;
         health_task.abort();
         // No request is left to queue an event: write the queued ones.
