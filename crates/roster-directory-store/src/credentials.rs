@@ -10,6 +10,8 @@
 //! lock and applies `roster_domain::lockout`'s rule. The end of an attempt
 //! is one atomic `UPDATE`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use roster_domain::audit::{AuditOutcome, AuditRecord, RequestContext};
@@ -66,8 +68,10 @@ impl LockoutRow {
 }
 
 /// `pending_logins - 1`, never below zero (`lockout::after_release`).
+const ONE_PENDING_FEWER: &str = "CASE WHEN pending_logins > 0 THEN pending_logins - 1 ELSE 0 END";
+
 fn one_pending_fewer() -> SimpleExpr {
-    Expr::cust("CASE WHEN pending_logins > 0 THEN pending_logins - 1 ELSE 0 END")
+    Expr::cust(ONE_PENDING_FEWER)
 }
 
 /// The end of an allowed attempt that failed: `lockout::after_release`.
@@ -127,14 +131,16 @@ fn login_record(attempt: &LoginAttempt, changes: serde_json::Value, now: DateTim
 /// `invited`, and answers the status it found; the event (`append_audit_event`'s
 /// columns) says whether it activated. A user deleted meanwhile updates
 /// nothing, and the event is still written, as in a transaction.
-const POSTGRES_SUCCESS: &str = "\
+static POSTGRES_SUCCESS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
 WITH previous AS (
     SELECT id, status FROM users WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE
 ), updated AS (
     UPDATE users SET
         last_login_at = $3,
         failed_login_count = 0,
-        pending_logins = CASE WHEN users.pending_logins > 0 THEN users.pending_logins - 1 ELSE 0 END,
+        pending_logins = {ONE_PENDING_FEWER},
         locked_until = NULL,
         status = CASE WHEN previous.status = $4 THEN $5 ELSE users.status END,
         updated_at = CASE WHEN previous.status = $4 THEN $3 ELSE users.updated_at END
@@ -145,7 +151,9 @@ WITH previous AS (
 INSERT INTO audit_events (id, account_id, occurred_at, actor_id, actor_name, action, target_type, target_id,
     target_name, changes, client_address, user_agent, trace_id, outcome, reason)
 VALUES ($6, $2, $3, $7, $8, 'session.login', 'user', $1, $9,
-    CASE WHEN (SELECT before FROM updated) = $4 THEN $10 ELSE $11 END, $12, $13, $14, 'success', NULL)";
+    CASE WHEN (SELECT before FROM updated) = $4 THEN $10 ELSE $11 END, $12, $13, $14, 'success', NULL)"
+    )
+});
 
 fn postgres_success_statement(
     attempt: &LoginAttempt,
@@ -173,7 +181,7 @@ fn postgres_success_statement(
         context.user_agent.clone().into(),
         context.trace_id.clone().into(),
     ];
-    Statement::from_sql_and_values(DatabaseBackend::Postgres, POSTGRES_SUCCESS, values)
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, POSTGRES_SUCCESS.as_str(), values)
 }
 
 /// The end of an allowed attempt that succeeded, in one statement: the login

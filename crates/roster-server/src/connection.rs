@@ -15,7 +15,7 @@
 //! share a write. A larger answer (a page of users) costs a write for its
 //! head and one for its payload, instead of one `writev`.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -38,17 +38,6 @@ impl<T: AsyncRead + Unpin> AsyncRead for ScalarWrites<T> {
 impl<T: AsyncWrite + Unpin> AsyncWrite for ScalarWrites<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    /// Called by no one who asks [`Self::is_write_vectored`]; still correct
-    /// for anyone who does not: the first non-empty slice.
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let buf = bufs.iter().find(|buf| !buf.is_empty()).map_or(&[][..], |buf| &buf[..]);
-        self.poll_write(cx, buf)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -89,6 +78,8 @@ mod tests {
 
     use bytes::Bytes;
     use tokio::io::DuplexStream;
+
+    use std::io::IoSlice;
 
     use super::*;
 
