@@ -6,7 +6,9 @@
 //! wants the CPU, lower-priority threads still get all of it, so logins
 //! alone hash as fast as before.
 //!
-//! The default on Linux is `SCHED_IDLE`: a thread of any normal priority
+//! `password::HashingPool` runs two sets: one at normal priority for
+//! ordinary logins, one lowered for a storm's backlog. The directory's
+//! default for the lowered set on Linux is `SCHED_IDLE`: a thread of any normal priority
 //! that wakes up preempts a hashing thread at once, where a niced one would
 //! still finish its time slice first (milliseconds of argon2 in front of a
 //! validation). Hashing threads are never starved outright: the kernel still
@@ -119,7 +121,7 @@ fn current_niceness() -> i32 {
 
 /// The calling thread's scheduling policy (Linux), for tests.
 #[cfg(all(test, target_os = "linux"))]
-fn current_policy() -> i32 {
+pub(crate) fn current_policy() -> i32 {
     // SAFETY: sched_getscheduler reads no memory of ours.
     unsafe { libc::sched_getscheduler(0) }
 }

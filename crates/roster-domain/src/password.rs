@@ -294,17 +294,35 @@ pub(crate) fn keeps_argon2_memory() -> bool {
 /// Runs password hashing on its own threads ([`HashingThreads`]), at most
 /// `workers` at once, with at most `queue` more waiting; beyond that callers get
 /// `RESOURCE_EXHAUSTED` at once instead of queueing without bound (R35).
+///
+/// Two sets of threads, one job on either at a time per worker: hashing
+/// while at most one more login per worker waits (logins arriving no faster
+/// than they are hashed) runs at normal priority, where a lowered one cost
+/// a tenth of the login rate (issue 6, scenario 2: every database round trip
+/// of a login preempted argon2 under `SCHED_IDLE`); hashing behind a deeper
+/// queue (a login storm) runs at the configured lower priority, so that
+/// serving threads preempt it (scenario 3). Two sets rather than one thread
+/// changing its priority, because an unprivileged thread may lower its
+/// priority but never raise it back.
 #[derive(Debug, Clone)]
 pub struct HashingPool {
     hasher: PasswordHasher,
+    workers: usize,
+    /// `workers + queue`: the permits of `admitted`.
+    capacity: usize,
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
-    threads: Arc<HashingThreads>,
+    calm: Arc<HashingThreads>,
+    /// `None` when the configured priority is normal: `calm` does it all.
+    storm: Option<Arc<HashingThreads>>,
 }
 
 impl HashingPool {
-    /// `workers` hashing threads at `priority` (see [`HashingThreads`]), and
-    /// `queue` more callers waiting.
+    /// `workers` hashing threads at normal priority and, unless `priority`
+    /// is normal, `workers` more at `priority` for a storm's backlog (see
+    /// [`HashingPool`]), and `queue` more callers waiting. The threads
+    /// allocate argon2's memory at their first job, so the storm's threads
+    /// hold none until a storm.
     pub fn new(
         hasher: PasswordHasher,
         workers: usize,
@@ -312,12 +330,31 @@ impl HashingPool {
         priority: HashingPriority,
     ) -> std::io::Result<Self> {
         let workers = workers.max(1);
+        let storm = match priority {
+            HashingPriority::Normal => None,
+            lowered => Some(Arc::new(HashingThreads::start(workers, lowered)?)),
+        };
         Ok(Self {
             hasher,
+            workers,
+            capacity: workers + queue,
             running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(Semaphore::new(workers + queue)),
-            threads: Arc::new(HashingThreads::start(workers, priority)?),
+            calm: Arc::new(HashingThreads::start(workers, HashingPriority::Normal)?),
+            storm,
         })
+    }
+
+    /// The threads for a job about to run: the storm's when more than one
+    /// caller per worker waits behind the ones running.
+    fn threads_for_next_job(&self) -> &HashingThreads {
+        let in_flight = self.capacity - self.admitted.available_permits();
+        let running = self.workers - self.running.available_permits();
+        let waiting = in_flight.saturating_sub(running);
+        match &self.storm {
+            Some(storm) if waiting > self.workers => storm,
+            _ => &self.calm,
+        }
     }
 
     async fn run<T: Send + 'static>(
@@ -335,7 +372,7 @@ impl HashingPool {
             .await
             .map_err(|error| DomainError::internal("hashing pool closed", error))?;
         let hasher = self.hasher.clone();
-        self.threads
+        self.threads_for_next_job()
             .run(move || work(&hasher))
             .await
             .ok_or_else(|| DomainError::internal("password hashing task", "the hashing job failed"))
@@ -499,5 +536,48 @@ mod tests {
         assert_eq!(error.reason(), "PASSWORD_POOL_BUSY");
         drop(held);
         assert!(pool.hash(Password::for_verification("whatever")).await.is_ok());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issue_6_hashing_behind_a_storm_backlog_runs_at_the_lower_priority_and_calm_hashing_does_not() {
+        use crate::hashing_threads::current_policy;
+        let pool = HashingPool::new(cheap_hasher(), 1, 4, HashingPriority::Idle).unwrap();
+        assert_eq!(pool.run(|_| current_policy()).await.unwrap(), libc::SCHED_OTHER, "alone: calm");
+
+        // One job holds the only worker while three callers queue behind it.
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(move |_| blocked.recv()).await }
+        });
+        while pool.running.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut queued = Vec::new();
+        for position in 1..=3 {
+            let pool_for_job = pool.clone();
+            queued.push(tokio::spawn(async move { pool_for_job.run(|_| current_policy()).await.unwrap() }));
+            while pool.admitted.available_permits() > pool.capacity - 1 - position {
+                tokio::task::yield_now().await;
+            }
+        }
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap().unwrap();
+        let mut policies = Vec::new();
+        for job in queued {
+            policies.push(job.await.unwrap());
+        }
+        // The first runs with two more waiting behind it (more than one per
+        // worker), the others with one and none.
+        assert_eq!(policies, [libc::SCHED_IDLE, libc::SCHED_OTHER, libc::SCHED_OTHER]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_pool_at_normal_priority_has_no_storm_threads() {
+        let pool = HashingPool::new(cheap_hasher(), 2, 8, HashingPriority::Normal).unwrap();
+        assert!(pool.storm.is_none());
+        assert_eq!(pool.run(|_| crate::hashing_threads::current_policy()).await.unwrap(), libc::SCHED_OTHER);
     }
 }

@@ -196,13 +196,16 @@ pub struct DirectorySettings {
     /// Hashings allowed to wait for a worker before further logins are
     /// refused with RESOURCE_EXHAUSTED; four per worker when 0.
     pub hashing_queue: usize,
-    /// Linux: the hashing threads run under `SCHED_IDLE`, so any serving
-    /// thread that wakes up preempts argon2 at once during a login storm,
-    /// while logins alone still take all of the CPU. `false`: they run
-    /// `hashing_niceness` steps below normal instead.
+    /// Linux: hashing behind a storm's backlog (more than one login per
+    /// worker waiting) runs under `SCHED_IDLE`, so any serving thread that
+    /// wakes up preempts argon2 at once, while logins alone still take all
+    /// of the CPU. `false`: it runs `hashing_niceness` steps below normal
+    /// instead. Hashing without such a backlog always runs at normal
+    /// priority (see `roster_domain::password::HashingPool`).
     pub hashing_idle: bool,
-    /// With `hashing_idle = false`: how far below normal priority the
-    /// hashing threads run (Linux nice steps, 0 to 19).
+    /// With `hashing_idle = false`: how far below normal priority hashing
+    /// behind a storm's backlog runs (Linux nice steps, 0 to 19; 0: no
+    /// lowered threads at all).
     pub hashing_niceness: i32,
     pub lockout: LockoutSettings,
     pub invitations: InvitationSettings,
