@@ -2,7 +2,7 @@
 //! call, in a handful of queries whatever the size of the account.
 
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use futures::TryStreamExt;
 
@@ -14,20 +14,30 @@ use roster_domain::repository::{AccessRepository, AccessSnapshot, PrincipalFacts
 use roster_domain::DomainError;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IsolationLevel, JoinType, PaginatorTrait,
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IsolationLevel, PaginatorTrait,
     QueryFilter, QuerySelect, Statement, TransactionTrait,
 };
 
-use crate::accounts::{find_account_row, user_account};
+use crate::accounts::find_account_row;
 use crate::convert::{
-    account_from_row, assignment_from_columns, data_filters_from_row, group_id_from, override_from_columns,
+    account_from_row, assignment_from_columns, data_filters_from_text, group_id_from, override_from_columns,
     permission_spec_from_row, user_id_from, user_status_from,
 };
-use crate::entity::{accounts, groups, permissions, role_assignments, user_permission_overrides, users};
+use crate::entity::{groups, permissions, role_assignments, user_permission_overrides, users};
 use crate::error::{account_not_found, failed};
-use crate::grants::load_grants;
 use crate::group_rows::{load_group_assignable, load_group_permissions};
 use crate::store::SeaDirectoryStore;
+
+/// A user's row (status, data filters, their account's owner), role
+/// assignments and permission overrides, told apart by `kind`. `$1` is the
+/// user, `$2` their account; SQLite reads them as `?1` and `?2`.
+const PRINCIPAL_FACTS: &str = "\
+SELECT 'user' AS kind, users.status AS first, users.data_filters AS second, accounts.owner_user_id AS third \
+FROM users JOIN accounts ON accounts.id = users.account_id WHERE users.id = $1 AND users.account_id = $2 \
+UNION ALL \
+SELECT 'assignment', group_id, scope_key, NULL FROM role_assignments WHERE user_id = $1 \
+UNION ALL \
+SELECT 'override', permission_name, effect, scope_key FROM user_permission_overrides WHERE user_id = $1";
 
 /// The name key of the group anonymous principals get (R34).
 const ANONYMOUS_GROUP_KEY: &str = "anonymous";
@@ -95,26 +105,57 @@ impl AccessRepository for SeaDirectoryStore {
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<Option<PrincipalFacts>, DomainError> {
-        let id = user_id.to_string();
-        let found = users::Entity::find_by_id(id.as_str())
-            .filter(users::Column::AccountId.eq(account_id.to_string()))
-            .join(JoinType::InnerJoin, user_account())
-            .select_also(accounts::Entity)
-            .one(&self.database)
+        // One statement: one round trip per login instead of three, and one
+        // snapshot of the user's row, assignments and overrides (issue 6,
+        // scenario 2).
+        let backend = self.database.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => PRINCIPAL_FACTS.to_owned(),
+            _ => PRINCIPAL_FACTS.replace('$', "?"),
+        };
+        let rows = self
+            .database
+            .query_all(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [user_id.to_string().into(), account_id.to_string().into()],
+            ))
             .await
-            .map_err(failed("finding a user"))?;
-        let Some((user, Some(account))) = found else {
+            .map_err(failed("reading a user's access facts"))?;
+        let column = |row: &sea_orm::QueryResult, name: &str| {
+            row.try_get::<Option<String>>("", name).map_err(failed("reading a user's access facts"))
+        };
+        let mut user = None;
+        // Sets, so the answer is ordered and free of duplicates as
+        // `user_grants` answers it.
+        let (mut assignments, mut overrides) = (BTreeSet::new(), BTreeSet::new());
+        for row in &rows {
+            let (first, second, third) = (column(row, "first")?, column(row, "second")?, column(row, "third")?);
+            let (Some(first), Some(second)) = (first, second) else {
+                return Err(DomainError::internal("reading a user's access facts", "a null column"));
+            };
+            match (column(row, "kind")?.as_deref(), third) {
+                (Some("user"), owner_user_id) => user = Some((first, second, owner_user_id)),
+                (Some("assignment"), _) => {
+                    assignments.insert(assignment_from_columns(&first, &second)?);
+                }
+                (Some("override"), Some(scope_key)) => {
+                    overrides.insert(override_from_columns(&first, &second, &scope_key)?);
+                }
+                _ => return Err(DomainError::internal("reading a user's access facts", "a row of no known kind")),
+            }
+        }
+        let Some((status, data_filters, owner_user_id)) = user else {
             return Ok(None);
         };
-        let mut grants = load_grants(&self.database, std::slice::from_ref(&id)).await?;
         Ok(Some(PrincipalFacts {
             grants: UserGrants {
-                is_owner: account.owner_user_id == id,
-                assignments: grants.assignments.remove(&user_id).unwrap_or_default().into_iter().collect(),
-                overrides: grants.overrides.remove(&user_id).unwrap_or_default().into_iter().collect(),
+                is_owner: owner_user_id.as_deref() == Some(user_id.to_string().as_str()),
+                assignments: assignments.into_iter().collect(),
+                overrides: overrides.into_iter().collect(),
             },
-            blocked: user_status_from(&user.status)? == UserStatus::Blocked,
-            data_filters: data_filters_from_row(&user)?,
+            blocked: user_status_from(&status)? == UserStatus::Blocked,
+            data_filters: data_filters_from_text(&data_filters)?,
         }))
     }
 

@@ -99,7 +99,12 @@ pub(crate) fn membership_from_row(row: groups::Model) -> Result<GroupMembership,
 
 /// The `users.data_filters` JSON column (an object of value lists, R16).
 pub(crate) fn data_filters_from_row(row: &users::Model) -> Result<DataFilters, DomainError> {
-    serde_json::from_str(&row.data_filters).map_err(|error| corrupt_row("users", "data_filters", error))
+    data_filters_from_text(&row.data_filters)
+}
+
+/// A user's `data_filters` column.
+pub(crate) fn data_filters_from_text(text: &str) -> Result<DataFilters, DomainError> {
+    serde_json::from_str(text).map_err(|error| corrupt_row("users", "data_filters", error))
 }
 
 /// A value for a JSON text column.

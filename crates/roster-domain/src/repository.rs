@@ -250,8 +250,8 @@ pub trait AccessRepository: Send + Sync {
     async fn user_grants(&self, account_id: AccountId, user_id: UserId) -> Result<Option<UserGrants>, DomainError>;
 
     /// [`Self::user_grants`] with the blocked flag and the data filters, in
-    /// three reads (the user with their account, the assignments, the
-    /// overrides): what a login and the broker's access fetch need of the
+    /// one read (one statement, so one snapshot, on both backends): what a
+    /// login and the broker's access fetch need of the
     /// user (issue 6, scenarios 2 and 3); `None` for a user not of this
     /// account.
     async fn principal_facts(

@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::common::backends::TestDatabase;
 use crate::common::directory::{
-    acting, assert_refused, audit_count, create_store, create_user, grant, group_named, in_store, permission, sign_up,
+    account_wide, acting, assert_refused, audit_count, create_store, create_user, grant, group_named, in_store,
+    permission, sign_up,
 };
 use crate::common::fixtures::{audit_rows, presets, table_counts};
 
@@ -148,9 +149,10 @@ pub async fn user_grants_read_the_owner_flag_assignments_and_overrides(database:
     assert_eq!(audit_count(&store).await, 6);
 }
 
-/// Issue 6, R14, R16: the user with their account in one read, then their
-/// grants: what `user_grants` answers, the blocked flag and the data
-/// filters; nothing for a user of another account or an unknown one.
+/// Issue 6, R14, R16: in one read, what `user_grants` answers (two
+/// assignments and two overrides, ordered as it orders them), the blocked
+/// flag and the data filters; nothing for a user of another account or an
+/// unknown one.
 pub async fn principal_facts_read_grants_the_blocked_flag_and_data_filters(database: TestDatabase) {
     let store = database.store;
     let acme = sign_up(&store, "acme").await;
@@ -159,11 +161,14 @@ pub async fn principal_facts_read_grants_the_blocked_flag_and_data_filters(datab
     let manager = group_named(&store, acme.account.id, "Manager").await;
     let shibuya = create_store(&store, &acme, "Shibuya").await;
     let kenji = create_user(&store, &acme, "kenji").await;
+    let accountant = group_named(&store, acme.account.id, "Accountant").await;
     store.assign_role(acme.account.id, kenji, in_store(manager.id, shibuya), &context).await.unwrap();
+    store.assign_role(acme.account.id, kenji, account_wide(accountant.id), &context).await.unwrap();
     let filters: roster_domain::filters::DataFilters =
         serde_json::from_value(json!({ "country": ["JP", "US"] })).unwrap();
+    let overrides = BTreeSet::from([grant("reports.view", Scope::Store(shibuya)), grant("users.view", Scope::Account)]);
     let patch = roster_domain::users::UserPatch {
-        overrides: Some(BTreeSet::from([grant("reports.view", Scope::Store(shibuya))])),
+        overrides: Some(overrides.clone()),
         data_filters: Some(filters.clone()),
         ..Default::default()
     };
@@ -172,8 +177,9 @@ pub async fn principal_facts_read_grants_the_blocked_flag_and_data_filters(datab
     let facts = store.principal_facts(acme.account.id, kenji).await.unwrap().unwrap();
     assert_eq!(Some(facts.grants.clone()), store.user_grants(acme.account.id, kenji).await.unwrap());
     assert!(!facts.grants.is_owner && !facts.blocked);
-    assert_eq!(facts.grants.assignments, [in_store(manager.id, shibuya)]);
-    assert_eq!(facts.grants.overrides, [grant("reports.view", Scope::Store(shibuya))]);
+    let assignments = BTreeSet::from([in_store(manager.id, shibuya), account_wide(accountant.id)]);
+    assert_eq!(facts.grants.assignments, assignments.into_iter().collect::<Vec<_>>());
+    assert_eq!(facts.grants.overrides, overrides.into_iter().collect::<Vec<_>>());
     assert_eq!(facts.data_filters, filters);
 
     store.set_user_blocked(acme.account.id, kenji, true, &context).await.unwrap();
