@@ -24,7 +24,7 @@ use roster_domain::DomainError;
 use sea_orm::sea_query::{Condition, Expr, LockType, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DeriveIden, EntityTrait, FromQueryResult,
-    JoinType, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    JoinType, QueryFilter, QuerySelect, RelationDef, Statement, TransactionTrait,
 };
 use serde_json::json;
 
@@ -309,6 +309,22 @@ impl SeaDirectoryStore {
     }
 }
 
+/// Users to their role assignments (a left join: a user may hold none).
+fn user_assignments() -> RelationDef {
+    users::Entity::belongs_to(role_assignments::Entity)
+        .from(users::Column::Id)
+        .to(role_assignments::Column::UserId)
+        .into()
+}
+
+/// Role assignments to their group.
+fn assignment_group() -> RelationDef {
+    role_assignments::Entity::belongs_to(groups::Entity)
+        .from(role_assignments::Column::GroupId)
+        .to(groups::Column::Id)
+        .into()
+}
+
 /// The condition selecting `user_id` of `account_id`.
 fn user_of_account(account_id: AccountId, user_id: UserId) -> Condition {
     Condition::all()
@@ -324,31 +340,29 @@ impl CredentialRepository for SeaDirectoryStore {
         account: &AccountKey,
         login: &LoginName,
     ) -> Result<Option<LoginCandidate>, DomainError> {
-        // The user with their account, in one statement.
-        let found = users::Entity::find()
+        // The user with their account and the groups they are assigned (in
+        // any scope), in one statement (issue 6, scenario 2): a row per
+        // distinct group, or one row with none.
+        let rows = users::Entity::find()
             .join(JoinType::InnerJoin, user_account())
+            .join(JoinType::LeftJoin, user_assignments())
+            .join(JoinType::LeftJoin, assignment_group())
             .filter(account_is(account))
             .filter(users::Column::LoginKey.eq(login.key()))
             .select_also(accounts::Entity)
-            .one(&self.database)
-            .await
-            .map_err(failed("finding a login"))?;
-        let Some((user_row, Some(account_row))) = found else {
-            return Ok(None);
-        };
-        // Distinct by construction: each group once, however many scopes
-        // the user holds it in.
-        let assigned_groups = Query::select()
-            .column(role_assignments::Column::GroupId)
-            .from(role_assignments::Entity)
-            .and_where(role_assignments::Column::UserId.eq(user_row.id.as_str()))
-            .to_owned();
-        let group_rows = groups::Entity::find()
-            .filter(groups::Column::Id.in_subquery(assigned_groups))
-            .order_by_asc(groups::Column::NameKey)
+            .select_also(groups::Entity)
+            .distinct()
             .all(&self.database)
             .await
-            .map_err(failed("loading a login's groups"))?;
+            .map_err(failed("finding a login"))?;
+        let mut rows = rows.into_iter();
+        let Some((user_row, Some(account_row), first_group)) = rows.next() else {
+            return Ok(None);
+        };
+        let mut group_rows: Vec<groups::Model> =
+            first_group.into_iter().chain(rows.filter_map(|(_, _, group)| group)).collect();
+        group_rows.sort_by(|left, right| (&left.name_key, &left.id).cmp(&(&right.name_key, &right.id)));
+        group_rows.dedup_by(|left, right| left.id == right.id);
 
         let account = account_from_row(account_row)?;
         let user = user_from_row(&user_row, account.owner_user_id)?;

@@ -96,7 +96,8 @@ pub trait AccountRepository: Send + Sync {
 #[async_trait]
 pub trait CredentialRepository: Send + Sync {
     /// The user behind `login` in `account` (by the login's normalised key),
-    /// with password hash and groups; `None` when either does not exist.
+    /// with password hash and groups (each once, in the order of their
+    /// names); `None` when either does not exist.
     async fn find_login_candidate(
         &self,
         account: &AccountKey,

@@ -96,6 +96,28 @@ pub async fn find_login_candidate_uses_the_normalised_login(database: TestDataba
     let candidate = store.find_login_candidate(&by_slug, &login("pat")).await.unwrap().unwrap();
     let names: Vec<&str> = candidate.groups.iter().map(|group| group.name.as_str()).collect();
     assert_eq!(names, ["Manager"]);
+
+    // Several groups come in the order of their names, whatever the order
+    // of the assignments.
+    let accountant =
+        query(&store, &format!("SELECT id FROM \"groups\" WHERE account_id = '{}' AND name = 'Accountant'", acme.id))
+            .await;
+    let accountant: String = accountant[0].try_get("", "id").unwrap();
+    in_transaction(
+        &store,
+        &[format!(
+            "INSERT INTO role_assignments (id, account_id, user_id, group_id, store_id, scope_key, created_at) \
+             VALUES ('{}', '{}', '{pat}', '{accountant}', NULL, 'account', {at})",
+            uuid::Uuid::now_v7(),
+            acme.id
+        )],
+    )
+    .await
+    .unwrap_or_else(|(step, error)| panic!("assigning pat ({step}): {error}"));
+    let candidate = store.find_login_candidate(&by_slug, &login("pat")).await.unwrap().unwrap();
+    let names: Vec<&str> = candidate.groups.iter().map(|group| group.name.as_str()).collect();
+    assert_eq!(names, ["Accountant", "Manager"]);
+    assert_eq!(candidate.user.id, pat, "one user, however many rows the groups make");
 }
 
 async fn last_login_at_is_set(database: &TestDatabase, user: impl std::fmt::Display) -> bool {
