@@ -41,15 +41,20 @@ pub struct HashingThreads {
 impl HashingThreads {
     /// Starts `threads` threads (at least one). On Linux each lowers its own
     /// priority as `priority` says (raising it needs privileges, and hashing
-    /// must never outrank serving); elsewhere `priority` is ignored.
+    /// must never outrank serving); elsewhere `priority` is ignored. They
+    /// are named `roster-argon2-N` at normal priority and `roster-a2low-N`
+    /// at a lowered one, so that `top -H` tells a storm's hashing apart
+    /// (Linux keeps 15 bytes of a thread's name).
     pub fn start(threads: usize, priority: HashingPriority) -> std::io::Result<Self> {
         let (jobs, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let prefix = match priority {
+            HashingPriority::Normal => "roster-argon2",
+            HashingPriority::Nice(_) | HashingPriority::Idle => "roster-a2low",
+        };
         for index in 0..threads.max(1) {
             let receiver = receiver.clone();
-            std::thread::Builder::new()
-                .name(format!("roster-argon2-{index}"))
-                .spawn(move || work(&receiver, priority))?;
+            std::thread::Builder::new().name(format!("{prefix}-{index}")).spawn(move || work(&receiver, priority))?;
         }
         Ok(Self { jobs })
     }
@@ -151,6 +156,9 @@ mod tests {
         assert_eq!(current_niceness(), before, "only the hashing threads changed");
         let idle = HashingThreads::start(2, HashingPriority::Idle).unwrap();
         assert_eq!(idle.run(current_policy).await.unwrap(), libc::SCHED_IDLE);
+        let thread_name = || std::thread::current().name().map(str::to_owned).unwrap_or_default();
+        assert!(idle.run(thread_name).await.unwrap().starts_with("roster-a2low-"), "lowered threads say so");
+        assert!(niced.run(thread_name).await.unwrap().starts_with("roster-a2low-"));
         assert_eq!(current_policy(), libc::SCHED_OTHER, "only the hashing threads changed");
         let unchanged = HashingThreads::start(1, HashingPriority::Normal).unwrap();
         assert_eq!(unchanged.run(current_niceness).await.unwrap(), before);
