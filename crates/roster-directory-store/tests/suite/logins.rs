@@ -1,5 +1,6 @@
 //! What logins read and write (R17, R43).
 
+use roster_directory_store::SeaDirectoryStore;
 use roster_domain::account::UserStatus;
 use roster_domain::audit::AuditOutcome;
 use roster_domain::ids::{AccountId, UserId};
@@ -7,6 +8,7 @@ use roster_domain::names::{AccountKey, AccountSlug, LoginName};
 use roster_domain::paging::PageRequest;
 use roster_domain::repository::{
     AccountRepository, AuditFilter, AuditRepository, CredentialRepository, GroupMembership, LoginAttempt,
+    LoginCandidate,
 };
 
 use crate::common::backends::TestDatabase;
@@ -63,61 +65,61 @@ pub async fn find_login_candidate_uses_the_normalised_login(database: TestDataba
     assert!(!candidate.user.is_owner);
     assert!(candidate.groups.is_empty());
 
-    let manager =
-        query(&store, &format!("SELECT id FROM \"groups\" WHERE account_id = '{}' AND name = 'Manager'", acme.id))
-            .await;
-    let manager: String = manager[0].try_get("", "id").unwrap();
+    let manager = group_id_named(&store, acme.id, "Manager").await;
     let store_id = uuid::Uuid::now_v7();
-    let at = "'2025-01-01T00:00:00+00:00'";
     in_transaction(
         &store,
         &[
             format!(
                 "INSERT INTO stores (id, account_id, name, is_public, created_at, updated_at) \
-                 VALUES ('{store_id}', '{}', 'Shibuya', FALSE, {at}, {at})",
+                 VALUES ('{store_id}', '{}', 'Shibuya', FALSE, {AT}, {AT})",
                 acme.id
             ),
-            format!(
-                "INSERT INTO role_assignments (id, account_id, user_id, group_id, store_id, scope_key, created_at) \
-                 VALUES ('{}', '{}', '{pat}', '{manager}', NULL, 'account', {at})",
-                uuid::Uuid::now_v7(),
-                acme.id
-            ),
-            format!(
-                "INSERT INTO role_assignments (id, account_id, user_id, group_id, store_id, scope_key, created_at) \
-                 VALUES ('{}', '{}', '{pat}', '{manager}', '{store_id}', '{store_id}', {at})",
-                uuid::Uuid::now_v7(),
-                acme.id
-            ),
+            assignment_insert(acme.id, pat, &manager, None),
+            assignment_insert(acme.id, pat, &manager, Some(&store_id.to_string())),
         ],
     )
     .await
     .unwrap_or_else(|(step, error)| panic!("assigning pat ({step}): {error}"));
     let candidate = store.find_login_candidate(&by_slug, &login("pat")).await.unwrap().unwrap();
-    let names: Vec<&str> = candidate.groups.iter().map(|group| group.name.as_str()).collect();
-    assert_eq!(names, ["Manager"]);
+    assert_eq!(group_names(&candidate), ["Manager"]);
 
     // Several groups come in the order of their names, whatever the order
     // of the assignments.
-    let accountant =
-        query(&store, &format!("SELECT id FROM \"groups\" WHERE account_id = '{}' AND name = 'Accountant'", acme.id))
-            .await;
-    let accountant: String = accountant[0].try_get("", "id").unwrap();
-    in_transaction(
-        &store,
-        &[format!(
-            "INSERT INTO role_assignments (id, account_id, user_id, group_id, store_id, scope_key, created_at) \
-             VALUES ('{}', '{}', '{pat}', '{accountant}', NULL, 'account', {at})",
-            uuid::Uuid::now_v7(),
-            acme.id
-        )],
-    )
-    .await
-    .unwrap_or_else(|(step, error)| panic!("assigning pat ({step}): {error}"));
+    let accountant = group_id_named(&store, acme.id, "Accountant").await;
+    in_transaction(&store, &[assignment_insert(acme.id, pat, &accountant, None)])
+        .await
+        .unwrap_or_else(|(step, error)| panic!("assigning pat ({step}): {error}"));
     let candidate = store.find_login_candidate(&by_slug, &login("pat")).await.unwrap().unwrap();
-    let names: Vec<&str> = candidate.groups.iter().map(|group| group.name.as_str()).collect();
-    assert_eq!(names, ["Accountant", "Manager"]);
+    assert_eq!(group_names(&candidate), ["Accountant", "Manager"]);
     assert_eq!(candidate.user.id, pat, "one user, however many rows the groups make");
+}
+
+/// When the rows written straight into the database were made.
+const AT: &str = "'2025-01-01T00:00:00+00:00'";
+
+/// The id of the seeded group `name` of `account_id`.
+async fn group_id_named(store: &SeaDirectoryStore, account_id: AccountId, name: &str) -> String {
+    let rows =
+        query(store, &format!("SELECT id FROM \"groups\" WHERE account_id = '{account_id}' AND name = '{name}'")).await;
+    rows[0].try_get("", "id").unwrap()
+}
+
+/// An INSERT of a role assignment: account-wide, or in `store_id`.
+fn assignment_insert(account_id: AccountId, user_id: UserId, group_id: &str, store_id: Option<&str>) -> String {
+    let (store_column, scope_key) = match store_id {
+        Some(store_id) => (format!("'{store_id}'"), store_id.to_owned()),
+        None => ("NULL".to_owned(), "account".to_owned()),
+    };
+    format!(
+        "INSERT INTO role_assignments (id, account_id, user_id, group_id, store_id, scope_key, created_at) \
+         VALUES ('{}', '{account_id}', '{user_id}', '{group_id}', {store_column}, '{scope_key}', {AT})",
+        uuid::Uuid::now_v7()
+    )
+}
+
+fn group_names(candidate: &LoginCandidate) -> Vec<&str> {
+    candidate.groups.iter().map(|group| group.name.as_str()).collect()
 }
 
 async fn last_login_at_is_set(database: &TestDatabase, user: impl std::fmt::Display) -> bool {
