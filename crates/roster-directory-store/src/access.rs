@@ -28,16 +28,18 @@ use crate::error::{account_not_found, failed};
 use crate::group_rows::{load_group_assignable, load_group_permissions};
 use crate::store::SeaDirectoryStore;
 
-/// A user's row (status, data filters, their account's owner), role
-/// assignments and permission overrides, told apart by `kind`. `$1` is the
-/// user, `$2` their account; SQLite reads them as `?1` and `?2`.
+/// A user's row (status, data filters, their account's owner and access
+/// version), role assignments and permission overrides, told apart by
+/// `kind`. `$1` is the user, `$2` their account; SQLite reads them as `?1`
+/// and `?2`.
 const PRINCIPAL_FACTS: &str = "\
-SELECT 'user' AS kind, users.status AS first, users.data_filters AS second, accounts.owner_user_id AS third \
+SELECT 'user' AS kind, users.status AS first, users.data_filters AS second, accounts.owner_user_id AS third, \
+accounts.access_version AS version \
 FROM users JOIN accounts ON accounts.id = users.account_id WHERE users.id = $1 AND users.account_id = $2 \
 UNION ALL \
-SELECT 'assignment', group_id, scope_key, NULL FROM role_assignments WHERE user_id = $1 \
+SELECT 'assignment', group_id, scope_key, NULL, NULL FROM role_assignments WHERE user_id = $1 \
 UNION ALL \
-SELECT 'override', permission_name, effect, scope_key FROM user_permission_overrides WHERE user_id = $1";
+SELECT 'override', permission_name, effect, scope_key, NULL FROM user_permission_overrides WHERE user_id = $1";
 
 /// The name key of the group anonymous principals get (R34).
 const ANONYMOUS_GROUP_KEY: &str = "anonymous";
@@ -105,9 +107,9 @@ impl AccessRepository for SeaDirectoryStore {
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<Option<PrincipalFacts>, DomainError> {
-        // One statement: one round trip per login instead of three, and one
-        // snapshot of the user's row, assignments and overrides (issue 6,
-        // scenario 2).
+        // One statement: one round trip per login instead of four, and one
+        // snapshot of the account's access version and the user's row,
+        // assignments and overrides (issue 6, scenario 2).
         let backend = self.database.get_database_backend();
         let sql = match backend {
             DatabaseBackend::Postgres => PRINCIPAL_FACTS.to_owned(),
@@ -135,7 +137,13 @@ impl AccessRepository for SeaDirectoryStore {
                 return Err(DomainError::internal("reading a user's access facts", "a null column"));
             };
             match (column(row, "kind")?.as_deref(), third) {
-                (Some("user"), owner_user_id) => user = Some((first, second, owner_user_id)),
+                (Some("user"), owner_user_id) => {
+                    let version = row
+                        .try_get::<Option<i64>>("", "version")
+                        .map_err(failed("reading a user's access facts"))?
+                        .ok_or_else(|| DomainError::internal("reading a user's access facts", "no access version"))?;
+                    user = Some((first, second, owner_user_id, version));
+                }
                 (Some("assignment"), _) => {
                     assignments.insert(assignment_from_columns(&first, &second)?);
                 }
@@ -145,7 +153,7 @@ impl AccessRepository for SeaDirectoryStore {
                 _ => return Err(DomainError::internal("reading a user's access facts", "a row of no known kind")),
             }
         }
-        let Some((status, data_filters, owner_user_id)) = user else {
+        let Some((status, data_filters, owner_user_id, access_version)) = user else {
             return Ok(None);
         };
         Ok(Some(PrincipalFacts {
@@ -156,6 +164,7 @@ impl AccessRepository for SeaDirectoryStore {
             },
             blocked: user_status_from(&status)? == UserStatus::Blocked,
             data_filters: data_filters_from_text(&data_filters)?,
+            access_version,
         }))
     }
 

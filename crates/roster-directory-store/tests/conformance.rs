@@ -82,7 +82,7 @@ conformance_suite!(
     r20_redefining_a_permission_writes_nothing,
     access_snapshot_reads_the_catalog_the_tree_and_the_anonymous_group,
     user_grants_read_the_owner_flag_assignments_and_overrides,
-    principal_facts_read_grants_the_blocked_flag_and_data_filters,
+    principal_facts_read_grants_the_blocked_flag_data_filters_and_access_version,
     all_user_access_answers_what_user_grants_answers_for_every_user,
     access_version_moves_with_every_access_change_and_never_with_reads,
     r44_audit_events_list_newest_first_with_filters_and_pages,

@@ -151,9 +151,9 @@ pub async fn user_grants_read_the_owner_flag_assignments_and_overrides(database:
 
 /// Issue 6, R14, R16: in one read, what `user_grants` answers (two
 /// assignments and two overrides, ordered as it orders them), the blocked
-/// flag and the data filters; nothing for a user of another account or an
-/// unknown one.
-pub async fn principal_facts_read_grants_the_blocked_flag_and_data_filters(database: TestDatabase) {
+/// flag, the data filters and the account's access version, which moves
+/// with them; nothing for a user of another account or an unknown one.
+pub async fn principal_facts_read_grants_the_blocked_flag_data_filters_and_access_version(database: TestDatabase) {
     let store = database.store;
     let acme = sign_up(&store, "acme").await;
     let globex = sign_up(&store, "globex").await;
@@ -181,9 +181,14 @@ pub async fn principal_facts_read_grants_the_blocked_flag_and_data_filters(datab
     assert_eq!(facts.grants.assignments, assignments.into_iter().collect::<Vec<_>>());
     assert_eq!(facts.grants.overrides, overrides.into_iter().collect::<Vec<_>>());
     assert_eq!(facts.data_filters, filters);
+    let version = store.access_version(acme.account.id).await.unwrap();
+    assert_eq!(Some(facts.access_version), version, "the version the facts were read at");
 
     store.set_user_blocked(acme.account.id, kenji, true, &context).await.unwrap();
-    assert!(store.principal_facts(acme.account.id, kenji).await.unwrap().unwrap().blocked, "R14");
+    let blocked = store.principal_facts(acme.account.id, kenji).await.unwrap().unwrap();
+    assert!(blocked.blocked, "R14");
+    assert!(blocked.access_version > facts.access_version, "a block moves the version read with the facts");
+    assert_eq!(Some(blocked.access_version), store.access_version(acme.account.id).await.unwrap());
     let owner = store.principal_facts(acme.account.id, acme.owner.id).await.unwrap().unwrap();
     assert!(owner.grants.is_owner && !owner.blocked);
     assert_eq!(owner.data_filters, roster_domain::filters::DataFilters::default());

@@ -9,7 +9,8 @@
 //! write that can change these facts bumps it in its own transaction, on
 //! whichever replica it runs. An entry is served only if it was filled under
 //! the version last read, and facts are always read after the version they
-//! are labelled with, so they are never older than it.
+//! are labelled with (or in the same statement, as a login's are:
+//! [`AccessCache::account_at`]), so they are never older than it.
 //!
 //! When is the version read?
 //! - On SQLite (one process), and on PostgreSQL whenever the store is not
@@ -299,8 +300,32 @@ impl AccessCache {
             }
         }
         // Taken before the read starts: whatever commits after it is heard.
-        let watch = self.freshness.as_ref().and_then(|freshness| freshness.watch(account_id));
+        let watch = self.watch(account_id);
         let version = self.access_version(repository, account_id).await?.ok_or_else(account_not_found)?;
+        self.account_at(repository, account_id, version, watch).await
+    }
+
+    /// What has been heard of the account so far, to take before a read of
+    /// its access version (as [`Self::account_at`] asks); `None` without
+    /// notifications.
+    pub fn watch(&self, account_id: AccountId) -> Option<Watch> {
+        self.freshness.as_ref().and_then(|freshness| freshness.watch(account_id))
+    }
+
+    /// The entry of `version`, an access version the caller read after
+    /// taking `watch` ([`Self::watch`]), for instance in the same statement
+    /// as a user's facts (`PrincipalFacts::access_version`): as exact as
+    /// [`Currency::Exact`] when that read started after the question
+    /// arrived, without a version read of its own. The snapshot is loaded
+    /// (after `version` was read, so at least as new) when no entry of
+    /// `version` is held.
+    pub async fn account_at(
+        &self,
+        repository: &Arc<dyn DirectoryRepository>,
+        account_id: AccountId,
+        version: i64,
+        watch: Option<Watch>,
+    ) -> Result<Arc<CachedAccount>, DomainError> {
         if let Some(entry) = self.current(account_id, version, watch) {
             return Ok(entry);
         }

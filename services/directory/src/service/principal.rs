@@ -75,8 +75,18 @@ impl Directory {
         account_id: AccountId,
         user_id: UserId,
     ) -> Result<PrincipalAccess, DomainError> {
-        let account = self.access_entry(account_id).await?;
-        self.read_principal_access(&account, user_id).await
+        // Taken before the facts' read, which reads the access version too:
+        // one statement for what used to be a version read and a facts read
+        // (issue 6, scenario 2), as exact, since that read starts after the
+        // question arrived.
+        let watch = self.access.watch(account_id);
+        let facts = self.repository.principal_facts(account_id, user_id).await?.ok_or_else(user_not_found)?;
+        let account = self
+            .access
+            .account_at(&self.repository, account_id, facts.access_version, watch)
+            .await
+            .map_err(account_gone)?;
+        Ok(principal_access_of(&account, user_id, facts))
     }
 
     /// R40, conditionally: [`AccessAnswer::Unchanged`] when `held` (the
@@ -89,15 +99,19 @@ impl Directory {
     /// assignments, overrides, data filters, a block or deletion, the owner,
     /// the billing level, the catalog) moves the version in its own
     /// transaction, and the version is always read before the facts it
-    /// labels (so a label is never newer than its facts).
+    /// labels or in the same statement (so a label is never newer than its
+    /// facts).
     pub async fn principal_access_since(
         &self,
         account_id: AccountId,
         user_id: UserId,
         held: Option<i64>,
     ) -> Result<AccessAnswer, DomainError> {
+        let Some(held) = held else {
+            return self.principal_access(account_id, user_id).await.map(AccessAnswer::Current);
+        };
         let account = self.access_entry(account_id).await?;
-        if held == Some(account.version()) {
+        if held == account.version() {
             // Nothing moved since the holder's answer, whose facts were read
             // after this version: not even the user's deletion, which moves
             // it too.
@@ -112,10 +126,7 @@ impl Directory {
     /// current as a fresh load (see `access_cache`). An unknown account is
     /// `USER_NOT_FOUND`, as its users are.
     async fn access_entry(&self, account_id: AccountId) -> Result<Arc<CachedAccount>, DomainError> {
-        self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(|error| match error.code() {
-            ErrorCode::NotFound => user_not_found(),
-            _ => error,
-        })
+        self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(account_gone)
     }
 
     /// The user's access, labelled with `account`'s version: the user's
@@ -125,20 +136,34 @@ impl Directory {
         account: &CachedAccount,
         user_id: UserId,
     ) -> Result<PrincipalAccess, DomainError> {
-        let snapshot = &account.snapshot;
-        let account_id = snapshot.account.id;
+        let account_id = account.snapshot.account.id;
         let facts = self.repository.principal_facts(account_id, user_id).await?.ok_or_else(user_not_found)?;
-        let PrincipalFacts { grants, blocked, data_filters } = facts;
-        Ok(PrincipalAccess {
-            user_id,
-            account_id,
-            groups: groups_of(&grants.assignments, &snapshot.groups),
-            is_owner: grants.is_owner,
-            is_platform_operator: snapshot.account.is_platform,
-            blocked,
-            permissions: permissions_by_scope(snapshot, &grants, blocked),
-            data_filters,
-            access_version: account.version(),
-        })
+        Ok(principal_access_of(account, user_id, facts))
+    }
+}
+
+/// An unknown account is `USER_NOT_FOUND`, as its users are.
+fn account_gone(error: DomainError) -> DomainError {
+    match error.code() {
+        ErrorCode::NotFound => user_not_found(),
+        _ => error,
+    }
+}
+
+/// The user's access from their facts and `account`'s snapshot, labelled
+/// with `account`'s version, which the facts are at least as new as.
+fn principal_access_of(account: &CachedAccount, user_id: UserId, facts: PrincipalFacts) -> PrincipalAccess {
+    let snapshot = &account.snapshot;
+    let PrincipalFacts { grants, blocked, data_filters, access_version: _ } = facts;
+    PrincipalAccess {
+        user_id,
+        account_id: snapshot.account.id,
+        groups: groups_of(&grants.assignments, &snapshot.groups),
+        is_owner: grants.is_owner,
+        is_platform_operator: snapshot.account.is_platform,
+        blocked,
+        permissions: permissions_by_scope(snapshot, &grants, blocked),
+        data_filters,
+        access_version: account.version(),
     }
 }

@@ -203,6 +203,41 @@ async fn issue6_r38_a_held_access_version_is_unchanged_until_the_access_changes_
     a_held_version_is_unchanged_until_the_access_changes(&harness, &other).await;
 }
 
+/// Issue 6, R38, R40: `principal_access` (a login's) reads the account's
+/// access version in the same statement as the user's facts, and still
+/// serves no cached group tree older than that version: a rename through
+/// another replica shows at once, with the old version's entry warm here
+/// and before any notification could be heard.
+async fn principal_access_is_exact_with_a_warm_entry(harness: &Harness, other: &Directory) {
+    let acme = harness.sign_up("acme").await;
+    let manager = harness.group(&acme, "Manager").await;
+    let kenji =
+        harness.create_user(&acme, "kenji", BTreeSet::from([account_wide(manager)]), DataFilters::default()).await;
+    let warm = harness.directory.principal_access(acme.account_id, kenji).await.unwrap();
+    assert_eq!(harness.directory.principal_access(acme.account_id, kenji).await.unwrap(), warm, "served warm");
+    let rename = GroupPatch { name: Some(display_name("Shift lead")), ..GroupPatch::default() };
+    other.update_group(&acme.caller, context(), acme.account_id, manager, rename).await.unwrap();
+
+    let access = harness.directory.principal_access(acme.account_id, kenji).await.unwrap();
+    assert_eq!(access.groups, [(manager, "Shift lead".to_owned())], "the group tree of the new version");
+    assert!(access.access_version > warm.access_version);
+    assert!(unchanged(harness, &acme, kenji, access.access_version).await, "labelled with the current version");
+}
+
+#[tokio::test]
+async fn issue6_r40_principal_access_is_exact_with_a_warm_entry_on_sqlite() {
+    let harness = Harness::start().await;
+    let other = harness.replica();
+    principal_access_is_exact_with_a_warm_entry(&harness, &other).await;
+}
+
+#[tokio::test]
+async fn issue6_r40_principal_access_is_exact_with_a_warm_entry_on_postgres() {
+    let (harness, url) = Harness::on_postgres().await;
+    let other = harness.replica_on(&url).await;
+    principal_access_is_exact_with_a_warm_entry(&harness, &other).await;
+}
+
 /// An ownership transfer (R3) moves the version for the former owner too.
 #[tokio::test]
 async fn r3_an_ownership_transfer_moves_a_held_version() {
