@@ -81,18 +81,32 @@ impl RedisSessionStore {
         let mut session_index = self.scripts.session_index.key(shard);
         session_index.arg(&field[..]).arg(format!("{tag}{keep_until_s}")).arg(millis(session.created_at)).arg(keep_ms);
 
-        let mut pipeline = redis::pipe();
-        // A pipeline does not load scripts by itself; loading a loaded one
-        // only hashes it.
-        pipeline.load_script(&self.scripts.account_index).ignore();
-        pipeline.load_script(&self.scripts.session_index).ignore();
-        pipeline.invoke_script(&account_index).ignore();
-        pipeline.invoke_script(&session_index).ignore();
-        if let Some(previous) = previous {
-            self.forget_session_commands(&mut pipeline, previous);
-        }
+        let pipeline = |load: bool| {
+            let mut pipeline = redis::pipe();
+            if load {
+                pipeline.load_script(&self.scripts.account_index).ignore();
+                pipeline.load_script(&self.scripts.session_index).ignore();
+            }
+            pipeline.invoke_script(&account_index).ignore();
+            pipeline.invoke_script(&session_index).ignore();
+            if let Some(previous) = previous {
+                self.forget_session_commands(&mut pipeline, previous);
+            }
+            pipeline
+        };
         let mut connection = self.connection.clone();
-        pipeline.query_async::<()>(&mut connection).await.map_err(store_error)
+        // The scripts are loaded once: sending both bodies with every login
+        // cost Redis about 6 KB to read and two loads to run (issue 6,
+        // scenario 2). A pipeline does not load them by itself, so when
+        // Redis has lost them (a restart, a failover, `SCRIPT FLUSH`) the
+        // pipeline is sent again with the loads: every command in it can
+        // run twice with the same outcome.
+        match pipeline(false).query_async::<()>(&mut connection).await {
+            Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                pipeline(true).query_async::<()>(&mut connection).await.map_err(store_error)
+            }
+            outcome => outcome.map_err(store_error),
+        }
     }
 
     /// The credential tag session `session_id` was opened under, while its

@@ -225,6 +225,43 @@ async fn listing_removes_index_entries_of_credentials_whose_session_is_gone() {
     assert!(ttl > 12 * 60 * 60 * 1000, "the index keeps its expiry: {ttl} ms");
 }
 
+/// Issue 6: an open sends the index scripts' hashes only, not their bodies;
+/// when Redis has lost the scripts (`SCRIPT FLUSH`, as after a restart or a
+/// failover) the open still writes both indexes and drops the replaced
+/// session's entry. Other tests' scripts reload themselves on `NOSCRIPT`.
+#[tokio::test]
+async fn an_open_after_redis_lost_its_scripts_still_writes_both_indexes() {
+    let store = common::fresh_store().await;
+    let prefix = store.key_prefix().to_owned();
+    let account_id = AccountId::generate();
+    let now = now_in_millis();
+    let first = CredentialKey::new(account_id, UserId::generate());
+    let replaced = new_session(first, now);
+    store.open(&SessionToken::issue(&first), replaced.clone()).await.unwrap();
+    let mut raw = raw_connection().await;
+
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
+    let second = CredentialKey::new(account_id, UserId::generate());
+    let other = new_session(second, now);
+    store.open(&SessionToken::issue(&second), other.clone()).await.unwrap();
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
+    let replacement = new_session(first, now);
+    store.open(&SessionToken::issue(&first), replacement.clone()).await.unwrap();
+
+    let index_key = format!("{prefix}account:{account_id}:tags");
+    let mut expected = vec![first.tag(), second.tag()];
+    expected.sort();
+    assert_eq!(indexed_tags(&mut raw, &index_key).await, expected);
+    for (session, indexed) in [(&replaced, false), (&other, true), (&replacement, true)] {
+        let shard = session_shard(&prefix, session.session_id);
+        let exists: bool =
+            redis::cmd("HEXISTS").arg(&shard).arg(uuid_bytes(session.session_id)).query_async(&mut raw).await.unwrap();
+        assert_eq!(exists, indexed, "session {}", session.session_id);
+    }
+    let found = store.find_session(replacement.session_id, now).await.unwrap();
+    assert_eq!(found.map(|session| session.session_id), Some(replacement.session_id));
+}
+
 /// Listing pages through the account index in tag order across its
 /// buckets, whatever the page size, each tag once.
 #[tokio::test]
