@@ -86,7 +86,21 @@ impl Directory {
             .account_at(&self.repository, account_id, facts.access_version, watch)
             .await
             .map_err(account_gone)?;
-        Ok(principal_access_of(&account, user_id, facts))
+        // Labelled with the version the facts were read at; the snapshot
+        // was loaded after it.
+        let snapshot = &account.snapshot;
+        let PrincipalFacts { grants, blocked, data_filters, access_version } = facts;
+        Ok(PrincipalAccess {
+            user_id,
+            account_id,
+            groups: groups_of(&grants.assignments, &snapshot.groups),
+            is_owner: grants.is_owner,
+            is_platform_operator: snapshot.account.is_platform,
+            blocked,
+            permissions: permissions_by_scope(snapshot, &grants, blocked),
+            data_filters,
+            access_version,
+        })
     }
 
     /// R40, conditionally: [`AccessAnswer::Unchanged`] when `held` (the
@@ -107,17 +121,16 @@ impl Directory {
         user_id: UserId,
         held: Option<i64>,
     ) -> Result<AccessAnswer, DomainError> {
-        let Some(held) = held else {
-            return self.principal_access(account_id, user_id).await.map(AccessAnswer::Current);
-        };
-        let account = self.access_entry(account_id).await?;
-        if held == account.version() {
-            // Nothing moved since the holder's answer, whose facts were read
-            // after this version: not even the user's deletion, which moves
-            // it too.
-            return Ok(AccessAnswer::Unchanged { access_version: account.version() });
+        if let Some(held) = held {
+            let account = self.access_entry(account_id).await?;
+            if held == account.version() {
+                // Nothing moved since the holder's answer, whose facts were
+                // read at or after this version: not even the user's
+                // deletion, which moves it too.
+                return Ok(AccessAnswer::Unchanged { access_version: held });
+            }
         }
-        self.read_principal_access(&account, user_id).await.map(AccessAnswer::Current)
+        self.principal_access(account_id, user_id).await.map(AccessAnswer::Current)
     }
 
     /// The account's catalog and group tree from the access cache: one
@@ -128,18 +141,6 @@ impl Directory {
     async fn access_entry(&self, account_id: AccountId) -> Result<Arc<CachedAccount>, DomainError> {
         self.access.account(&self.repository, account_id, Currency::Exact).await.map_err(account_gone)
     }
-
-    /// The user's access, labelled with `account`'s version: the user's
-    /// facts are read after it, never beside it.
-    async fn read_principal_access(
-        &self,
-        account: &CachedAccount,
-        user_id: UserId,
-    ) -> Result<PrincipalAccess, DomainError> {
-        let account_id = account.snapshot.account.id;
-        let facts = self.repository.principal_facts(account_id, user_id).await?.ok_or_else(user_not_found)?;
-        Ok(principal_access_of(account, user_id, facts))
-    }
 }
 
 /// An unknown account is `USER_NOT_FOUND`, as its users are.
@@ -147,23 +148,5 @@ fn account_gone(error: DomainError) -> DomainError {
     match error.code() {
         ErrorCode::NotFound => user_not_found(),
         _ => error,
-    }
-}
-
-/// The user's access from their facts and `account`'s snapshot, labelled
-/// with `account`'s version, which the facts are at least as new as.
-fn principal_access_of(account: &CachedAccount, user_id: UserId, facts: PrincipalFacts) -> PrincipalAccess {
-    let snapshot = &account.snapshot;
-    let PrincipalFacts { grants, blocked, data_filters, access_version: _ } = facts;
-    PrincipalAccess {
-        user_id,
-        account_id: snapshot.account.id,
-        groups: groups_of(&grants.assignments, &snapshot.groups),
-        is_owner: grants.is_owner,
-        is_platform_operator: snapshot.account.is_platform,
-        blocked,
-        permissions: permissions_by_scope(snapshot, &grants, blocked),
-        data_filters,
-        access_version: account.version(),
     }
 }

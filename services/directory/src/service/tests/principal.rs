@@ -207,7 +207,7 @@ async fn issue6_r38_a_held_access_version_is_unchanged_until_the_access_changes_
 /// access version in the same statement as the user's facts, and still
 /// serves no cached group tree older than that version: a rename through
 /// another replica shows at once, with the old version's entry warm here
-/// and before any notification could be heard.
+/// whether or not its notification was heard yet.
 async fn principal_access_is_exact_with_a_warm_entry(harness: &Harness, other: &Directory) {
     let acme = harness.sign_up("acme").await;
     let manager = harness.group(&acme, "Manager").await;
